@@ -1,0 +1,3 @@
+"""bench: a benchmark harness and reproducibility suite for efficient NLP."""
+
+__version__ = "0.1.0"
