@@ -1,0 +1,125 @@
+"""A cell of the matrix (task x method chain x model x seed x budget x device) and its key.
+
+The normalised config of a cell hashes to its record path (DESIGN principle 7), so a
+finished cell is never recomputed and a crashed matrix resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+SCHEMA_VERSION = 1
+Device = Literal["cpu", "cuda"]
+LatencyPreset = Literal["off", "quick", "default", "publish"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much training and evaluation a cell gets."""
+
+    train_limit: int | None = None  # training examples (first N after a seeded shuffle)
+    epochs: float = 3.0
+    max_steps: int | None = None  # overrides epochs when set
+    eval_limit: int | None = None  # a limited evaluation is marked and never published unmarked
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_seq_len: int = 128
+    eval_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """What to measure besides accuracy; PROTOCOL defaults."""
+
+    latency: LatencyPreset = "default"
+    batch_sizes: tuple[int, ...] = (1, 32)
+    seq_len: int = 128
+    flops: bool = True
+    size: bool = True
+    threads: int | None = None  # torch intra-op threads; None keeps the machine default
+    deterministic: bool = True  # full determinism for accuracy cells (latency is timed as is)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One method of a chain with its options (validated against the method's dataclass)."""
+
+    method: str
+    options: tuple[tuple[str, object], ...] = ()
+
+    def options_dict(self) -> dict:
+        return dict(self.options)
+
+    def label(self) -> str:
+        if not self.options:
+            return self.method
+        inner = ",".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.method}({inner})"
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    chain: tuple[Stage, ...]
+    model: str
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    device: Device = "cpu"
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    arch_only: bool = False  # no data, no training: parameters, FLOPs, latency from the config
+
+    @property
+    def chain_label(self) -> str:
+        return " -> ".join(stage.label() for stage in self.chain) or "none"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Cell":
+        chain = tuple(Stage(s["method"], tuple(tuple(kv) for kv in s["options"])) for s in data["chain"])
+        measure = dict(data["measure"], batch_sizes=tuple(data["measure"]["batch_sizes"]))
+        return cls(
+            task=data["task"],
+            chain=chain,
+            model=data["model"],
+            seed=data["seed"],
+            budget=Budget(**data["budget"]),
+            device=data["device"],
+            measure=MeasureSettings(**measure),
+            arch_only=data["arch_only"],
+        )
+
+    def identity(self) -> str:
+        """Hash of the config alone: the same experiment across package versions (for compare)."""
+        return _digest(self.to_dict())
+
+    def key(self, versions: dict[str, str]) -> str:
+        """Hash of the config and the package versions that change results."""
+        return _digest({"schema": SCHEMA_VERSION, "cell": self.to_dict(), "versions": versions})
+
+    def slug(self) -> str:
+        chain = "+".join(stage.method for stage in self.chain) or "none"
+        return f"{self.task}__{self.model.replace('/', '_')}__{chain}__s{self.seed}"
+
+
+def _digest(data: dict) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def result_versions() -> dict[str, str]:
+    """Versions of the packages whose change may change a number (part of the cell key)."""
+    from importlib import metadata
+
+    versions = {}
+    for package in ("torch", "transformers"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions

@@ -1,0 +1,59 @@
+"""Tokenisation, length-grouped batching and dynamic padding, shared by training and evaluation."""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from bench.task import Example
+
+
+def encode(tokenizer, examples: Sequence[Example], max_len: int, with_labels: bool = True) -> list[dict]:
+    """One feature dict per example, truncated to max_len and not padded (padding is per batch)."""
+    texts_a = [e.text_a for e in examples]
+    texts_b = [e.text_b for e in examples] if examples and examples[0].text_b is not None else None
+    encoded = tokenizer(texts_a, texts_b, truncation=True, max_length=max_len)
+    features = []
+    for i, example in enumerate(examples):
+        feature = {name: values[i] for name, values in encoded.items()}
+        if with_labels and example.label is not None:
+            feature["labels"] = example.label
+        features.append(feature)
+    return features
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, group: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar length: less padding, still random order.
+
+    Indices are shuffled, cut into mega-batches of `group` batches, each sorted by length,
+    then the batches are shuffled (the scheme of the transformers LengthGroupedSampler).
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * group
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches in length order for evaluation (results are put back in input order)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(tokenizer, features: Sequence[dict], device: str = "cpu") -> dict:
+    """Pad a batch to its longest member and move it to the device."""
+    import torch
+
+    labels = [f["labels"] for f in features] if "labels" in features[0] else None
+    inputs = [{k: v for k, v in f.items() if k != "labels"} for f in features]
+    batch = tokenizer.pad(inputs, return_tensors="pt")
+    if labels is not None:
+        dtype = torch.float32 if isinstance(labels[0], float) else torch.long
+        batch["labels"] = torch.tensor(labels, dtype=dtype)
+    return {k: v.to(device) for k, v in batch.items()}

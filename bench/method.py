@@ -1,0 +1,55 @@
+"""The method interface: a stage turns a model into another (DESIGN principle 5).
+
+A method registers a function `stage(model, options, ctx) -> model` with its options
+dataclass. Training methods set which parameters train (or wrap the model) and call
+`ctx.train(model, options)`: the one shared loop. Post-training methods transform the
+trained model. Options of training methods extend `TrainOptions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Optimiser settings of the shared loop (AdamW, warmup then linear decay)."""
+
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class StageContext:
+    """What a stage may use: the cell, its data, and the shared training loop."""
+
+    cell: Any
+    task: Any
+    tokenizer: Any
+    device: str
+    train_features: list | None = None
+    workdir: str | None = None
+    records: dict = field(default_factory=dict)  # stages add sections to the record here
+    train_fn: Callable | None = None
+
+    def train(self, model, options: TrainOptions, compute_loss: Callable | None = None):
+        """Train `model` with the shared loop; the statistics land in the record."""
+        from bench.train import train
+
+        if self.train_features is None:
+            raise RuntimeError("this cell has no training data (arch-only cells do not train)")
+        stats = train(
+            model,
+            self.tokenizer,
+            self.train_features,
+            budget=self.cell.budget,
+            options=options,
+            seed=self.cell.seed,
+            device=self.device,
+            compute_loss=compute_loss,
+        )
+        self.records.setdefault("training", []).append(stats.to_dict())
+        return model

@@ -1,0 +1,70 @@
+"""Offline task metrics (PROTOCOL: `evaluate.load` fails without internet).
+
+Thin wrappers over scikit-learn and scipy, imported inside each function so that
+importing this module stays instant. Every function takes `(preds, refs)` and
+returns a plain Python float.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+# name -> higher_is_better; the registry metadata and reports read this.
+METRICS: dict[str, bool] = {
+    "accuracy": True,
+    "f1": True,
+    "matthews_corr": True,
+    "pearson": True,
+    "spearman": True,
+}
+
+
+def accuracy(preds: Sequence, refs: Sequence) -> float:
+    """Fraction of predictions equal to the reference."""
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(refs, preds))
+
+
+def f1(preds: Sequence, refs: Sequence) -> float:
+    """Binary F1 of the positive class 1 (GLUE MRPC and QQP)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(refs, preds, pos_label=1, average="binary", zero_division=0))
+
+
+def matthews_corr(preds: Sequence, refs: Sequence) -> float:
+    """Matthews correlation coefficient (GLUE CoLA)."""
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(refs, preds))
+
+
+def pearson(preds: Sequence, refs: Sequence) -> float:
+    """Pearson correlation (GLUE STS-B)."""
+    from scipy.stats import pearsonr
+
+    return float(pearsonr([float(p) for p in preds], [float(r) for r in refs])[0])
+
+
+def spearman(preds: Sequence, refs: Sequence) -> float:
+    """Spearman rank correlation (GLUE STS-B)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr([float(p) for p in preds], [float(r) for r in refs])[0])
+
+
+FUNCTIONS = {
+    "accuracy": accuracy,
+    "f1": f1,
+    "matthews_corr": matthews_corr,
+    "pearson": pearson,
+    "spearman": spearman,
+}
+
+
+def compute(names: Sequence[str], preds: Sequence, refs: Sequence) -> dict[str, float]:
+    """The named metrics of one set of predictions, as {name: value}."""
+    if len(preds) != len(refs):
+        raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
+    return {name: FUNCTIONS[name](preds, refs) for name in names}

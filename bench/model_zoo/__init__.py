@@ -1,0 +1,1 @@
+"""Model aliases: one module per family; each registers its aliases on import."""

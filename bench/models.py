@@ -1,0 +1,89 @@
+"""Resolve model names and load models with the head a task needs, safely and offline-first."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from bench.errors import UsageError, unknown_name
+from bench.model_source import ModelSource
+from bench.registry import MODELS
+
+
+def resolve(name: str) -> ModelSource:
+    """A registered alias, a local model directory, or a hub id of the form 'org/name'."""
+    if name in MODELS:
+        return MODELS.get(name).obj
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelSource(name=name, local_path=str(path.resolve()))
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return ModelSource(name=name, hub_id=name)
+    raise unknown_name("model", name, MODELS.names())
+
+
+def _head_class(task_kind: str, arch: str):
+    import transformers
+
+    if task_kind == "generation":
+        return transformers.AutoModelForSeq2SeqLM if arch == "encoder-decoder" else transformers.AutoModelForCausalLM
+    return transformers.AutoModelForSequenceClassification
+
+
+def _head_kwargs(task) -> dict:
+    if task is None or task.kind == "generation":
+        return {}
+    problem = "regression" if task.kind == "regression" else "single_label_classification"
+    return dict(num_labels=task.num_labels, problem_type=problem)
+
+
+def _gguf_name(directory: str, pattern: str) -> str:
+    matches = sorted(glob.glob(os.path.join(directory, pattern)))
+    if not matches:
+        raise UsageError(f"no GGUF file matching {pattern!r} in {directory}")
+    return os.path.basename(matches[0])
+
+
+def load_model(source: ModelSource, task=None, task_kind: str = "classification"):
+    """The model with the task's head; architecture-only sources get random init (seeded by caller)."""
+    import transformers
+
+    kind = task.kind if task is not None else task_kind
+    head = _head_class(kind, source.arch)
+    if source.architecture_only:
+        config = transformers.AutoConfig.for_model(source.config_type, **source.config, **_head_kwargs(task))
+        return head.from_config(config)
+    location = source.location()
+    kwargs = dict(trust_remote_code=False, **_head_kwargs(task))
+    if source.gguf_file:
+        kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
+    try:
+        model = head.from_pretrained(location, **kwargs)
+    except OSError as error:
+        raise UsageError(
+            f"cannot load model {source.name!r} from {location!r} ({error}). Offline machines need a "
+            "local model directory or an installed model package (see `bench list models`)."
+        ) from None
+    if getattr(model.config, "pad_token_id", None) is None and source.arch == "decoder":
+        # Decoder classification heads pool the last non-pad token, so a pad id is required.
+        model.config.pad_token_id = model.config.eos_token_id
+    return model
+
+
+def load_tokenizer(source: ModelSource):
+    """The tokenizer of the source, or of its `tokenizer_from` alias for architecture-only models."""
+    import transformers
+
+    if source.architecture_only:
+        if not source.tokenizer_from:
+            raise UsageError(f"architecture-only model {source.name!r} has no tokenizer; it serves --arch-only cells")
+        return load_tokenizer(resolve(source.tokenizer_from))
+    location = source.location()
+    kwargs = dict(trust_remote_code=False)
+    if source.gguf_file:
+        kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(location, **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

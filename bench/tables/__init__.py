@@ -1,0 +1,1 @@
+"""One module per table; each registers a builder that reads stored records only."""

@@ -1,0 +1,97 @@
+"""The one training loop every training method shares.
+
+AdamW over the parameters that require grad, linear warmup then linear decay, dynamic
+padding, length-grouped batches and gradient accumulation. Methods differ only in which
+parameters train and, for distillation, in `compute_loss`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    examples: int  # examples seen, epochs included
+    epochs: float
+    wall_s: float
+    examples_per_s: float
+    s_per_step: float
+    final_loss: float
+    peak_rss_bytes: int
+    cuda_peaks: dict | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def optimizer_steps(n_examples: int, budget) -> int:
+    """Optimiser steps the budget allows: max_steps, else epochs over the data."""
+    if budget.max_steps is not None:
+        return budget.max_steps
+    per_epoch = math.ceil(n_examples / (budget.batch_size * budget.grad_accum))
+    return max(1, math.ceil(per_epoch * budget.epochs))
+
+
+def train(model, tokenizer, features, *, budget, options, seed: int, device: str, compute_loss: Callable | None = None) -> TrainStats:
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from bench.data import collate, length_grouped_batches
+    from bench.measure.memory import cuda_peaks, peak_rss_bytes, reset_cuda_peaks
+
+    model.to(device).train()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("no parameter requires grad: the method froze everything")
+    decay = [p for p in parameters if p.ndim >= 2]
+    no_decay = [p for p in parameters if p.ndim < 2]  # biases and LayerNorm weights
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=options.lr,
+    )
+    total_steps = optimizer_steps(len(features), budget)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup_ratio * total_steps), total_steps)
+    loss_of = compute_loss or (lambda model, batch: model(**batch).loss)
+    lengths = [len(f["input_ids"]) for f in features]
+
+    reset_cuda_peaks(device)
+    start = time.perf_counter()
+    step, seen, epoch, loss_value = 0, 0, 0, float("nan")
+    while step < total_steps:
+        batches = length_grouped_batches(lengths, budget.batch_size, seed=seed + epoch)
+        for i in range(0, len(batches), budget.grad_accum):
+            group = batches[i : i + budget.grad_accum]
+            for indices in group:
+                batch = collate(tokenizer, [features[j] for j in indices], device)
+                loss = loss_of(model, batch) / len(group)
+                loss.backward()
+                seen += len(indices)
+            torch.nn.utils.clip_grad_norm_(parameters, options.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_value = float(loss.detach()) * len(group)
+            step += 1
+            if step >= total_steps:
+                break
+        epoch += 1
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    model.eval()
+    return TrainStats(
+        steps=step,
+        examples=seen,
+        epochs=seen / max(1, len(features)),
+        wall_s=wall,
+        examples_per_s=seen / wall if wall else float("nan"),
+        s_per_step=wall / step,
+        final_loss=loss_value,
+        peak_rss_bytes=peak_rss_bytes(),
+        cuda_peaks=cuda_peaks(device),
+    )

@@ -1,0 +1,1 @@
+"""Task families: one module per task family; each registers its tasks on import."""
