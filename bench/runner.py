@@ -1,0 +1,230 @@
+"""Run one cell and return its record. The runner times nothing by hand (DESIGN principle 6).
+
+Invoked as `python -m bench.runner CELL_JSON RECORD_PATH` by the local executor, so each
+cell has its own process and its own peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+import traceback
+
+from bench.cell import SCHEMA_VERSION, Cell
+
+DATA_SEED = 0  # the training subset is the same for every seed and method: equal data
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    import transformers
+
+    if deterministic:
+        transformers.enable_full_determinism(seed, warn_only=True)
+    else:
+        transformers.set_seed(seed)
+
+
+def _load_examples(task, split: str, data_dir, limit, shuffle: bool):
+    examples = task.load(split, data_dir)
+    if shuffle:
+        random.Random(DATA_SEED).shuffle(examples)
+    return examples[:limit] if limit is not None else examples
+
+
+def _evaluate(model, task, tokenizer, cell, data_dir, device) -> tuple[dict, dict]:
+    from bench.data import encode
+    from bench.predict import predict, torch_predictor
+
+    metrics, evaluated = {}, {}
+    limit = cell.budget.eval_limit
+    for suffix, split in task.eval_splits.items():
+        examples = _load_examples(task, split, data_dir, limit, shuffle=False)
+        features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
+        predictions = predict(torch_predictor(model), tokenizer, features, task.kind, cell.budget.eval_batch_size, device)
+        scores = task.score(predictions, [e.label for e in examples])
+        metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
+        evaluated[split] = {"examples": len(examples), "limited": limit is not None}
+    return metrics, evaluated
+
+
+def _latency(model, cell, device) -> dict:
+    from bench.measure.flops import reference_inputs
+    from bench.measure.latency import LATENCY_PRESETS, measure_latency
+
+    if cell.measure.latency == "off":
+        return {}
+    import torch
+
+    settings = LATENCY_PRESETS[cell.measure.latency]
+    results = {}
+    for batch_size in cell.measure.batch_sizes:
+        inputs = reference_inputs(model.config.vocab_size, batch_size, cell.measure.seq_len, device)
+        with torch.inference_mode():
+            result = measure_latency(lambda: model(**inputs), device=device, **settings)
+        results[f"b{batch_size}_s{cell.measure.seq_len}"] = dict(result.to_dict(), preset=cell.measure.latency)
+    return results
+
+
+def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None) -> dict:
+    """Everything the PROTOCOL asks of one cell, as a record without key and provenance."""
+    import tempfile
+
+    import torch
+
+    from bench.measure.flops import count_flops, reference_inputs
+    from bench.measure.memory import cuda_peaks, reset_cuda_peaks
+    from bench.measure.params import count_parameters
+    from bench.measure.rss_window import reset_rss_peak, rss_peak_bytes
+    from bench.measure.size import saved_size
+    from bench.measure.threads import set_threads
+    from bench.method import StageContext
+    from bench.models import load_model, load_tokenizer, resolve
+    from bench.registry import METHODS, TASKS
+    from bench.task import data_dir_from_env
+    from bench.typed import build
+
+    clock = {"start": time.perf_counter()}
+    set_threads(cell.measure.threads)
+    deterministic = cell.measure.deterministic and not cell.arch_only
+    _seed_everything(cell.seed, deterministic)
+    data_dir = data_dir_from_env(data_dir)
+    task = TASKS.get(cell.task).obj
+    device = cell.device
+    source = resolve(cell.model)
+    model = load_model(source, task)
+    base = count_parameters(model)
+    ctx = StageContext(cell=cell, task=task, tokenizer=None, device=device, workdir=workdir)
+    if not cell.arch_only:
+        from bench.data import encode
+
+        ctx.tokenizer = load_tokenizer(source)
+        train = _load_examples(task, task.train_split, data_dir, cell.budget.train_limit, shuffle=True)
+        ctx.train_features = encode(ctx.tokenizer, train, cell.budget.max_seq_len)
+    model.to(device)
+    clock["loaded"] = time.perf_counter()
+
+    reset_rss_peak()
+    for stage in cell.chain:
+        entry = METHODS.get(stage.method)
+        options = build(entry.meta["options"], stage.options_dict(), where=f"method {stage.method!r}")
+        model = entry.obj(model, options, ctx)
+    train_peak = rss_peak_bytes() if ctx.records.get("training") else None
+    clock["stages"] = time.perf_counter()
+    model.eval()
+
+    # Inference is measured in a fresh peak window: its peak is the deployable model's.
+    reset_rss_peak()
+    reset_cuda_peaks(device)
+    metrics, evaluated = ({}, {}) if cell.arch_only else _evaluate(model, task, ctx.tokenizer, cell, data_dir, device)
+    clock["evaluated"] = time.perf_counter()
+    # Timed runs must not pay for deterministic kernels (PROTOCOL: Reproducibility).
+    torch.use_deterministic_algorithms(False)
+    latency = _latency(model, cell, device)
+    inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(device)
+    flops = None
+    if cell.measure.flops:
+        flops = count_flops(model, reference_inputs(model.config.vocab_size, 1, cell.measure.seq_len, device)).to_dict()
+    size = None
+    if cell.measure.size:
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            size = {"model_bytes": saved_size(model, tmp)}
+    clock["measured"] = time.perf_counter()
+
+    return {
+        "status": "success",
+        "error": None,
+        "task_meta": {"metric": task.metric, "higher_is_better": task.higher_is_better, "kind": task.kind},
+        "model_meta": {"architecture_only": source.architecture_only, "source": source.name},
+        "metrics": metrics,
+        "evaluated": evaluated,
+        "params": count_parameters(model, base_total=base.total).to_dict(),
+        "flops": flops,
+        "latency": latency,
+        "memory": {
+            "train_peak_rss_bytes": train_peak,
+            "inference_peak_rss_bytes": inference_peak,
+            "process_peak_rss_bytes": _process_peak(),
+            "train_cuda": (ctx.records.get("training") or [{}])[-1].get("cuda_peaks"),
+            "inference_cuda": inference_cuda,
+        },
+        "size": size,
+        "training": ctx.records.pop("training", []),
+        "stages": ctx.records,
+        "determinism": {"accuracy": deterministic, "latency": False},
+        "durations": {
+            "load_s": clock["loaded"] - clock["start"],
+            "stages_s": clock["stages"] - clock["loaded"],
+            "eval_s": clock["evaluated"] - clock["stages"],
+            "measure_s": clock["measured"] - clock["evaluated"],
+            "total_s": clock["measured"] - clock["start"],
+        },
+    }
+
+
+def _process_peak() -> int:
+    from bench.measure.memory import peak_rss_bytes
+
+    return peak_rss_bytes()
+
+
+def failure_status(error: BaseException) -> str:
+    import torch
+
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return "oom"
+    return "failed"
+
+
+def envelope(cell: Cell, key: str, versions: dict) -> dict:
+    """The fields every record has, whatever its status."""
+    from bench.provenance import provenance
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "key": key,
+        "identity": cell.identity(),
+        "config": cell.to_dict(),
+        "chain_label": cell.chain_label,
+        "versions": versions,
+        "seed": cell.seed,
+        "budget": cell.to_dict()["budget"],
+        "device": cell.device,
+        "provenance": provenance(),
+    }
+
+
+def main(argv=None) -> int:
+    from bench.cell import result_versions
+    from bench.store import write_record
+
+    parser = argparse.ArgumentParser(prog="python -m bench.runner", description="run one cell")
+    parser.add_argument("cell_json")
+    parser.add_argument("record_path")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--workdir")
+    args = parser.parse_args(argv)
+    with open(args.cell_json, encoding="utf-8") as handle:
+        payload = json.load(handle)
+    cell = Cell.from_dict(payload["cell"])
+    versions = result_versions()
+    started = time.time()
+    try:
+        result = run_cell(cell, args.data_dir, args.workdir)
+        code = 0
+    except BaseException as error:  # noqa: BLE001 - every failure becomes a record
+        traceback.print_exc()
+        result = {"status": failure_status(error), "error": f"{type(error).__name__}: {error}",
+                  "traceback": traceback.format_exc()[-4000:]}
+        code = 1
+    record = envelope(cell, payload["key"], versions)
+    record.update(result)
+    record["wall_s"] = time.time() - started
+    write_record(args.record_path, record)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

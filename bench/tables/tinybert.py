@@ -1,0 +1,85 @@
+"""TinyBERT table (Jiao et al. 2020, Table 1): size, FLOPs and speed of BERT students.
+
+The architecture columns come from architecture-only cells (random init from each config),
+since parameters, FLOPs and speed do not depend on weight values.
+"""
+
+from __future__ import annotations
+
+from bench.registry import TABLES
+from bench.report import Table, describe_hardware, successful
+
+# System, our model alias (None: no config here), published #Params (M), #FLOPs (B), speedup,
+# MNLI-m/mm, QQP, as printed in the tutorial.
+PUBLISHED = [
+    ("BERT-base (teacher)", "bert-base", 109.0, 22.5, 1.0, "83.9/83.4", 71.1),
+    ("BERT-tiny", "tinybert4", 14.5, 1.2, 9.4, "75.4/74.9", 66.5),
+    ("BERT-small", "bert-small", 29.2, 3.4, 5.7, "77.6/77.0", 68.1),
+    ("BERT4-PKD", "bert-4l-768", 52.2, 7.6, 3.0, "79.9/79.3", 70.2),
+    ("DistilBERT4", "bert-4l-768", 52.2, 7.6, 3.0, "78.9/78.0", 68.5),
+    ("MobileBERT-tiny", None, 15.1, 3.1, None, "81.5/81.6", 68.9),
+    ("TinyBERT4", "tinybert4", 14.5, 1.2, 9.4, "82.5/81.8", 71.3),
+]
+TEACHER = "bert-base"
+
+
+def _architecture_records(records: list[dict]) -> dict[str, dict]:
+    """The newest successful architecture-only record per model."""
+    chosen = {}
+    for record in successful(records):
+        if record["config"]["arch_only"]:
+            chosen[record["config"]["model"]] = record
+    return chosen
+
+
+def _p50(record: dict, batch_size: int) -> float | None:
+    for shape, stats in (record.get("latency") or {}).items():
+        if shape.startswith(f"b{batch_size}_"):
+            return stats["p50"]
+    return None
+
+
+def _fmt(value, spec: str, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+@TABLES.register("tinybert", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
+def tinybert(records: list[dict], arch_only: bool = False) -> Table:
+    arch = _architecture_records(records)
+    teacher = arch.get(TEACHER)
+    rows = []
+    for system, alias, pub_params, pub_flops, pub_speedup, pub_mnli, pub_qqp in PUBLISHED:
+        record = arch.get(alias) if alias else None
+        params = record["params"]["total"] / 1e6 if record else None
+        flops = record["flops"]["flops"] / 1e9 if record and record.get("flops") else None
+        speedups = {}
+        for batch_size in (1, 32):
+            ours, base = (_p50(record, batch_size) if record else None), (_p50(teacher, batch_size) if teacher else None)
+            speedups[batch_size] = base / ours if ours and base else None
+        rows.append({
+            "System": system,
+            "Config": alias or "not reproduced (no config here)",
+            "#Params": _fmt(params, ".1f", "M"),
+            "#Params pub.": f"{pub_params}M",
+            "ratio": _fmt(params / pub_params if params else None, ".3f"),
+            "#FLOPs": _fmt(flops, ".2f", "B"),
+            "#FLOPs pub.": f"{pub_flops}B",
+            "ratio ": _fmt(flops / pub_flops if flops else None, ".3f"),
+            "Speedup b1": _fmt(speedups[1], ".1f", "x"),
+            "Speedup b32": _fmt(speedups[32], ".1f", "x"),
+            "Speedup pub.": _fmt(pub_speedup, ".1f", "x"),
+            "MNLI-m/mm pub.": pub_mnli,
+            "QQP pub.": pub_qqp,
+        })
+    notes = [describe_hardware(list(arch.values()))]
+    if teacher and teacher.get("flops"):
+        f = teacher["flops"]
+        notes.append(f"FLOPs: {f['tool']}, {f['convention']}, batch {f['batch_size']}, sequence length "
+                     f"{f['seq_len']}; it counts matmuls only, so BERT-base gives {f['flops'] / 1e9:.2f}B "
+                     f"against the published 22.5B (ratio {f['flops'] / 22.5e9:.3f}).")
+    notes.append("#Params: every parameter of the model with a 3-way classification head and the pooler.")
+    notes.append("Speedup: p50 latency of BERT-base over the model's at sequence length 128, measured here; "
+                 "the paper's speedup was measured on its own hardware.")
+    notes.append("Architecture-only cells (random init from configs); MNLI/QQP columns are the published "
+                 "figures (accuracy rows come from the KD issue's runs).")
+    return Table("TinyBERT (architecture columns)", rows, notes)
