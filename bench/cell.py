@@ -25,7 +25,7 @@ class Budget:
     epochs: float = 3.0
     max_steps: int | None = None  # overrides epochs when set
     eval_limit: int | None = None  # a limited evaluation is marked and never published unmarked
-    batch_size: int = 32
+    batch_size: int = 16
     grad_accum: int = 1
     max_seq_len: int = 128
     eval_batch_size: int = 64
@@ -55,10 +55,16 @@ class Stage:
         return dict(self.options)
 
     def label(self) -> str:
-        if not self.options:
+        """The method with the options that differ from its defaults: 'full-ft(lr=3e-05)'."""
+        import dataclasses
+
+        from bench.registry import METHODS
+
+        defaults = dataclasses.asdict(METHODS.get(self.method).meta["options"]())
+        changed = [(k, v) for k, v in self.options if defaults.get(k, object()) != v]
+        if not changed:
             return self.method
-        inner = ",".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.method}({inner})"
+        return f"{self.method}({','.join(f'{k}={v}' for k, v in changed)})"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
     budget = {"train_limit": args.train_limit, "epochs": args.epochs, "max_steps": args.max_steps,
               "eval_limit": args.eval_limit, "batch_size": args.batch_size}
     spec["budget"] = dict(spec.get("budget") or {}, **{k: v for k, v in budget.items() if v is not None})
-    measure = {"latency": args.latency, "threads": args.threads}
+    batch_sizes = [int(b) for b in _csv(args.batch_sizes)] if args.batch_sizes else None
+    measure = {"latency": args.latency, "threads": args.threads, "batch_sizes": batch_sizes}
     spec["measure"] = dict(spec.get("measure") or {}, **{k: v for k, v in measure.items() if v is not None})
     return spec, records
 
@@ -148,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--latency", choices=("off", "quick", "default", "publish"))
     p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes for latency (default 1,32)")
     p.add_argument("--arch-only", action="store_true", help="no data or training: parameters, FLOPs, latency")
     p.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
     p.add_argument("--records", help=f"records directory (default {DEFAULT_RECORDS})")

@@ -47,6 +47,7 @@ def _gguf_name(directory: str, pattern: str) -> str:
 
 def load_model(source: ModelSource, task=None, task_kind: str = "classification"):
     """The model with the task's head; architecture-only sources get random init (seeded by caller)."""
+    import torch
     import transformers
 
     kind = task.kind if task is not None else task_kind
@@ -55,7 +56,8 @@ def load_model(source: ModelSource, task=None, task_kind: str = "classification"
         config = transformers.AutoConfig.for_model(source.config_type, **source.config, **_head_kwargs(task))
         return head.from_config(config)
     location = source.location()
-    kwargs = dict(trust_remote_code=False, **_head_kwargs(task))
+    # fp32 is the reference every variant is measured against, whatever dtype the file stores.
+    kwargs = dict(trust_remote_code=False, dtype=torch.float32, **_head_kwargs(task))
     if source.gguf_file:
         kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
     try:

@@ -116,14 +116,15 @@ def expand(spec_data: dict) -> list[Cell]:
     from bench.registry import TASKS
 
     spec = build(MatrixSpec, spec_data, where="spec")
-    for required in ("tasks", "methods", "models"):
+    for required in ("tasks", "models") if spec.arch_only else ("tasks", "methods", "models"):
         if not getattr(spec, required):
             raise UsageError(f"spec: {required!r} must list at least one entry")
     for task in spec.tasks:
         TASKS.get(task)
     for model in spec.models:
         resolve(model)
-    chains = [parse_chain(item) for item in spec.methods]
+    # Architecture-only cells may have no method: the model as configured is measured.
+    chains = [parse_chain(item) for item in spec.methods] or [()]
     budget = build(Budget, spec.budget, where="budget")
     measure = build(MeasureSettings, spec.measure, where="measure")
     device = resolve_device(spec.device)

@@ -8,7 +8,9 @@ from bench.registry import METHODS
 
 @dataclass(frozen=True)
 class FullFTOptions(TrainOptions):
-    lr: float = 5e-5
+    # Small models (MiniLM-L6, 2k examples) want a larger rate than BERT-base's 2e-5:
+    # 1e-4 beat 5e-5 and 2e-4 on SST-2 (81.9 vs 79.8 / 81.5, seed 0, batch 16, 1 epoch).
+    lr: float = 1e-4
 
 
 @METHODS.register(

@@ -23,13 +23,22 @@ PUBLISHED = [
 TEACHER = "bert-base"
 
 
-def _architecture_records(records: list[dict]) -> dict[str, dict]:
-    """The newest successful architecture-only record per model."""
+def _architecture_records(records: list[dict]) -> dict[tuple[str, str], dict]:
+    """The newest successful architecture-only record per (device, model)."""
     chosen = {}
-    for record in successful(records):
+    for record in sorted(successful(records), key=lambda r: r["provenance"]["date"]):
         if record["config"]["arch_only"]:
-            chosen[record["config"]["model"]] = record
+            chosen[(record["device"], record["config"]["model"])] = record
     return chosen
+
+
+def _speedup_columns(arch: dict) -> list[tuple[str, int]]:
+    """(device, batch size) pairs the records timed; speedups only compare within one pair."""
+    pairs = set()
+    for (device, _), record in arch.items():
+        for shape in record.get("latency") or {}:
+            pairs.add((device, int(shape.split("_")[0][1:])))
+    return sorted(pairs)
 
 
 def _p50(record: dict, batch_size: int) -> float | None:
@@ -46,31 +55,29 @@ def _fmt(value, spec: str, suffix: str = "") -> str:
 @TABLES.register("tinybert", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
 def tinybert(records: list[dict], arch_only: bool = False) -> Table:
     arch = _architecture_records(records)
-    teacher = arch.get(TEACHER)
+    by_model = {model: record for (_, model), record in arch.items()}
+    teacher = by_model.get(TEACHER)
     rows = []
     for system, alias, pub_params, pub_flops, pub_speedup, pub_mnli, pub_qqp in PUBLISHED:
-        record = arch.get(alias) if alias else None
+        record = by_model.get(alias) if alias else None
         params = record["params"]["total"] / 1e6 if record else None
         flops = record["flops"]["flops"] / 1e9 if record and record.get("flops") else None
-        speedups = {}
-        for batch_size in (1, 32):
-            ours, base = (_p50(record, batch_size) if record else None), (_p50(teacher, batch_size) if teacher else None)
-            speedups[batch_size] = base / ours if ours and base else None
-        rows.append({
+        row = {
             "System": system,
             "Config": alias or "not reproduced (no config here)",
-            "#Params": _fmt(params, ".1f", "M"),
+            "#Params": _fmt(params, ".2f", "M"),
             "#Params pub.": f"{pub_params}M",
-            "ratio": _fmt(params / pub_params if params else None, ".3f"),
+            "#Params ratio": _fmt(params / pub_params if params else None, ".3f"),
             "#FLOPs": _fmt(flops, ".2f", "B"),
             "#FLOPs pub.": f"{pub_flops}B",
-            "ratio ": _fmt(flops / pub_flops if flops else None, ".3f"),
-            "Speedup b1": _fmt(speedups[1], ".1f", "x"),
-            "Speedup b32": _fmt(speedups[32], ".1f", "x"),
-            "Speedup pub.": _fmt(pub_speedup, ".1f", "x"),
-            "MNLI-m/mm pub.": pub_mnli,
-            "QQP pub.": pub_qqp,
-        })
+            "#FLOPs ratio": _fmt(flops / pub_flops if flops else None, ".3f"),
+        }
+        for device, batch_size in _speedup_columns(arch):
+            ours = _p50(arch[(device, alias)], batch_size) if (device, alias) in arch else None
+            base = _p50(arch[(device, TEACHER)], batch_size) if (device, TEACHER) in arch else None
+            row[f"Speedup {device} b{batch_size}"] = _fmt(base / ours if ours and base else None, ".1f", "x")
+        row.update({"Speedup pub.": _fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": pub_qqp})
+        rows.append(row)
     notes = [describe_hardware(list(arch.values()))]
     if teacher and teacher.get("flops"):
         f = teacher["flops"]
@@ -78,8 +85,12 @@ def tinybert(records: list[dict], arch_only: bool = False) -> Table:
                      f"{f['seq_len']}; it counts matmuls only, so BERT-base gives {f['flops'] / 1e9:.2f}B "
                      f"against the published 22.5B (ratio {f['flops'] / 22.5e9:.3f}).")
     notes.append("#Params: every parameter of the model with a 3-way classification head and the pooler.")
-    notes.append("Speedup: p50 latency of BERT-base over the model's at sequence length 128, measured here; "
-                 "the paper's speedup was measured on its own hardware.")
+    notes.append("Speedup: p50 latency of BERT-base over the model's at sequence length 128 on the same "
+                 "device and batch size, measured here; the paper measured on its own hardware.")
+    outside = [r["System"] for r in rows if r["#Params ratio"] != "-" and abs(float(r["#Params ratio"]) - 1) > 0.01]
+    if outside:
+        notes.append("#Params more than 1% from the published figure: " + ", ".join(outside) + ". The published "
+                     "figures come from different papers with different counting (pooler, head, projections).")
     notes.append("Architecture-only cells (random init from configs); MNLI/QQP columns are the published "
                  "figures (accuracy rows come from the KD issue's runs).")
     return Table("TinyBERT (architecture columns)", rows, notes)
