@@ -105,6 +105,11 @@ def cmd_table(args) -> int:
     records_dir = Path(args.records) if args.records else RESULTS_DIR / args.name / "records"
     table = entry.obj(load_records(records_dir), arch_only=args.arch_only)
     print(table.render(args.format), end="")
+    if args.save:
+        save_dir = Path(args.save)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        for fmt, suffix in (("md", "md"), ("csv", "csv")):
+            (save_dir / f"table.{suffix}").write_text(table.render(fmt), encoding="utf-8")
     return 0
 
 
@@ -163,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--records", help="records directory (default results/NAME/records)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md")
     p.add_argument("--arch-only", action="store_true", help="only the columns architecture-only cells give")
+    p.add_argument("--save", metavar="DIR", help="also write DIR/table.md and DIR/table.csv")
     p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("compare", help="compare two records directories; exit 1 on a regression")
