@@ -33,14 +33,24 @@ class StageContext:
     train_features: list | None = None
     workdir: str | None = None
     records: dict = field(default_factory=dict)  # stages add sections to the record here
-    train_fn: Callable | None = None
+    cache_key: str | None = None  # set by the runner per stage: where this prefix's weights live
 
     def train(self, model, options: TrainOptions, compute_loss: Callable | None = None):
-        """Train `model` with the shared loop; the statistics land in the record."""
+        """Train `model` with the shared loop, or load the weights an identical prefix trained.
+
+        The statistics land in the record; loaded ones are marked `from_cache`.
+        """
+        from bench.cache import load_trained, store_trained
         from bench.train import train
 
         if self.train_features is None:
             raise RuntimeError("this cell has no training data (arch-only cells do not train)")
+        if self.cache_key:
+            cached = load_trained(model, self.cache_key)
+            if cached is not None:
+                model.to(self.device).eval()
+                self.records.setdefault("training", []).append(dict(cached, from_cache=True))
+                return model
         stats = train(
             model,
             self.tokenizer,
@@ -51,5 +61,7 @@ class StageContext:
             device=self.device,
             compute_loss=compute_loss,
         )
-        self.records.setdefault("training", []).append(stats.to_dict())
+        if self.cache_key:
+            store_trained(model, self.cache_key, stats.to_dict())
+        self.records.setdefault("training", []).append(dict(stats.to_dict(), from_cache=False))
         return model

@@ -34,38 +34,46 @@ def _load_examples(task, split: str, data_dir, limit, shuffle: bool):
     return examples[:limit] if limit is not None else examples
 
 
-def _evaluate(model, task, tokenizer, cell, data_dir, device) -> tuple[dict, dict]:
+def _evaluate(artifact, task, tokenizer, cell, data_dir, device) -> tuple[dict, dict]:
     from bench.data import encode
-    from bench.predict import predict, torch_predictor
+    from bench.predict import predict
 
     metrics, evaluated = {}, {}
     limit = cell.budget.eval_limit
+    predictor = artifact.predictor()
     for suffix, split in task.eval_splits.items():
         examples = _load_examples(task, split, data_dir, limit, shuffle=False)
         features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
-        predictions = predict(torch_predictor(model), tokenizer, features, task.kind, cell.budget.eval_batch_size, device)
+        predictions = predict(predictor, tokenizer, features, task.kind, cell.budget.eval_batch_size, device)
         scores = task.score(predictions, [e.label for e in examples])
         metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
         evaluated[split] = {"examples": len(examples), "limited": limit is not None}
     return metrics, evaluated
 
 
-def _latency(model, cell, device) -> dict:
+def _latency(artifact, cell, device) -> dict:
     from bench.measure.flops import reference_inputs
     from bench.measure.latency import LATENCY_PRESETS, measure_latency
 
     if cell.measure.latency == "off":
         return {}
-    import torch
-
     settings = LATENCY_PRESETS[cell.measure.latency]
     results = {}
     for batch_size in cell.measure.batch_sizes:
-        inputs = reference_inputs(model.config.vocab_size, batch_size, cell.measure.seq_len, device)
-        with torch.inference_mode():
-            result = measure_latency(lambda: model(**inputs), device=device, **settings)
+        inputs = reference_inputs(artifact.vocab_size, batch_size, cell.measure.seq_len, device)
+        result = measure_latency(artifact.timed_call(inputs), device=device, **settings)
         results[f"b{batch_size}_s{cell.measure.seq_len}"] = dict(result.to_dict(), preset=cell.measure.latency)
     return results
+
+
+def retention(metrics: dict, reference: dict, primary: str) -> dict | None:
+    """Accuracy kept against the fp32 reference, with the MLPerf-style tag (-99, -99.9)."""
+    keys = [k for k in reference if k == primary or k.startswith(primary + "_")]
+    if not keys or not all(reference[k] for k in keys):
+        return None
+    kept = min(metrics[k] / reference[k] for k in keys)
+    tag = "-99.9" if kept >= 0.999 else "-99" if kept >= 0.99 else None
+    return {"retention": kept, "tag": tag, "reference_metrics": reference, "metric": primary}
 
 
 def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None) -> dict:
@@ -74,11 +82,12 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
 
     import torch
 
+    from bench.artifact import TorchArtifact, as_artifact
+    from bench.cache import prefix_key
+    from bench.cell import result_versions
     from bench.measure.flops import count_flops, reference_inputs
     from bench.measure.memory import cuda_peaks, reset_cuda_peaks
-    from bench.measure.params import count_parameters
     from bench.measure.rss_window import reset_rss_peak, rss_peak_bytes
-    from bench.measure.size import saved_size
     from bench.measure.threads import set_threads
     from bench.method import StageContext
     from bench.models import load_model, load_tokenizer, resolve
@@ -95,7 +104,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     device = cell.device
     source = resolve(cell.model)
     model = load_model(source, task)
-    base = count_parameters(model)
+    base = TorchArtifact(model).parameters()
     ctx = StageContext(cell=cell, task=task, tokenizer=None, device=device, workdir=workdir)
     if not cell.arch_only:
         from bench.data import encode
@@ -107,51 +116,73 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     clock["loaded"] = time.perf_counter()
 
     reset_rss_peak()
-    for stage in cell.chain:
+    versions = result_versions()
+    reference = None  # the trained fp32 module, before any post-training stage
+    flops_source = "final"
+    for index, stage in enumerate(cell.chain):
         entry = METHODS.get(stage.method)
+        if entry.meta.get("stage") == "post" and reference is None:
+            reference = model
+            flops_source = "reference"
+        if entry.meta.get("flops") == "own":  # structured pruning changes shapes: count the result
+            flops_source = "final"
         options = build(entry.meta["options"], stage.options_dict(), where=f"method {stage.method!r}")
+        ctx.cache_key = prefix_key(cell, index, versions)
         model = entry.obj(model, options, ctx)
-    train_peak = rss_peak_bytes() if ctx.records.get("training") else None
+    training = ctx.records.pop("training", [])
+    fresh = [t for t in training if not t.get("from_cache")]
+    train_peak = rss_peak_bytes() if fresh else (training[-1]["peak_rss_bytes"] if training else None)
     clock["stages"] = time.perf_counter()
-    model.eval()
+    artifact = as_artifact(model)
+    if isinstance(artifact, TorchArtifact):
+        artifact.module.eval()
 
     # Inference is measured in a fresh peak window: its peak is the deployable model's.
     reset_rss_peak()
     reset_cuda_peaks(device)
-    metrics, evaluated = ({}, {}) if cell.arch_only else _evaluate(model, task, ctx.tokenizer, cell, data_dir, device)
+    metrics, evaluated, kept = {}, {}, None
+    if not cell.arch_only:
+        metrics, evaluated = _evaluate(artifact, task, ctx.tokenizer, cell, data_dir, device)
+        if reference is not None:
+            reference_metrics, _ = _evaluate(TorchArtifact(reference), task, ctx.tokenizer, cell, data_dir, device)
+            kept = retention(metrics, reference_metrics, task.metric)
     clock["evaluated"] = time.perf_counter()
     # Timed runs must not pay for deterministic kernels (PROTOCOL: Reproducibility).
     torch.use_deterministic_algorithms(False)
-    latency = _latency(model, cell, device)
+    latency = _latency(artifact, cell, device)
     inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(device)
     flops = None
     if cell.measure.flops:
-        flops = count_flops(model, reference_inputs(model.config.vocab_size, 1, cell.measure.seq_len, device)).to_dict()
+        counted = artifact.module if flops_source == "final" and isinstance(artifact, TorchArtifact) else (reference or model)
+        flops = count_flops(counted, reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, device)).to_dict()
+        flops["flops_source"] = flops_source
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            size = {"model_bytes": saved_size(model, tmp)}
+            size = {"model_bytes": artifact.save(tmp)}
     clock["measured"] = time.perf_counter()
 
     return {
         "status": "success",
         "error": None,
         "task_meta": {"metric": task.metric, "higher_is_better": task.higher_is_better, "kind": task.kind},
-        "model_meta": {"architecture_only": source.architecture_only, "source": source.name},
+        "model_meta": {"architecture_only": source.architecture_only, "source": source.name,
+                       "runtime": artifact.runtime},
         "metrics": metrics,
+        "retention": kept,
         "evaluated": evaluated,
-        "params": count_parameters(model, base_total=base.total).to_dict(),
+        "params": artifact.parameters(base_total=base.total).to_dict(),
         "flops": flops,
         "latency": latency,
         "memory": {
             "train_peak_rss_bytes": train_peak,
             "inference_peak_rss_bytes": inference_peak,
             "process_peak_rss_bytes": _process_peak(),
-            "train_cuda": (ctx.records.get("training") or [{}])[-1].get("cuda_peaks"),
+            "train_cuda": training[-1].get("cuda_peaks") if training else None,
             "inference_cuda": inference_cuda,
         },
         "size": size,
-        "training": ctx.records.pop("training", []),
+        "training": training,
         "stages": ctx.records,
         "determinism": {"accuracy": deterministic, "latency": False},
         "durations": {
