@@ -42,6 +42,7 @@ class MeasureSettings:
     size: bool = True
     threads: int | None = None  # torch intra-op threads; None keeps the machine default
     deterministic: bool = True  # full determinism for accuracy cells (latency is timed as is)
+    matmul_peak: bool = False  # also time this machine's fp32 matmul ceiling (for GFLOP/s columns)
 
 
 @dataclass(frozen=True)

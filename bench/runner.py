@@ -151,6 +151,11 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     torch.use_deterministic_algorithms(False)
     latency = _latency(artifact, cell, device)
     inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(device)
+    machine = None
+    if cell.measure.matmul_peak:
+        from bench.measure.peak import matmul_peak_gflops
+
+        machine = {"matmul_peak": matmul_peak_gflops(device)}
     flops = None
     if cell.measure.flops:
         counted = artifact.module if flops_source == "final" and isinstance(artifact, TorchArtifact) else (reference or model)
@@ -174,6 +179,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
         "params": artifact.parameters(base_total=base.total).to_dict(),
         "flops": flops,
         "latency": latency,
+        "machine": machine,
         "memory": {
             "train_peak_rss_bytes": train_peak,
             "inference_peak_rss_bytes": inference_peak,
