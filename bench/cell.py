@@ -12,9 +12,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.errors import UsageError
+
 SCHEMA_VERSION = 1
 Device = Literal["cpu", "cuda"]
 LatencyPreset = Literal["off", "quick", "default", "publish"]
+
+
+def _at_least(options, minimum: int, *names: str) -> None:
+    """Reject out-of-range values before any cell runs, naming the option."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and value < minimum:
+            section = type(options).__name__.lower().replace("settings", "")
+            raise UsageError(f"{section}: {name} must be at least {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,12 @@ class Budget:
     max_seq_len: int = 128
     eval_batch_size: int = 64
 
+    def __post_init__(self):
+        _at_least(self, 1, "train_limit", "max_steps", "eval_limit", "batch_size", "grad_accum", "eval_batch_size")
+        _at_least(self, 8, "max_seq_len")
+        if self.epochs <= 0:
+            raise UsageError(f"budget: epochs must be > 0, got {self.epochs}")
+
 
 @dataclass(frozen=True)
 class MeasureSettings:
@@ -43,6 +60,11 @@ class MeasureSettings:
     threads: int | None = None  # torch intra-op threads; None keeps the machine default
     deterministic: bool = True  # full determinism for accuracy cells (latency is timed as is)
     matmul_peak: bool = False  # also time this machine's fp32 matmul ceiling (for GFLOP/s columns)
+
+    def __post_init__(self):
+        _at_least(self, 1, "seq_len", "threads")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise UsageError(f"measure: batch_sizes must be positive, got {self.batch_sizes}")
 
 
 @dataclass(frozen=True)

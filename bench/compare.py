@@ -60,7 +60,10 @@ def _compare_pair(base: dict, new: dict, limits: Thresholds) -> list[Difference]
     higher_is_better = (new.get("task_meta") or {}).get("higher_is_better", True)
     for name, b in (base.get("metrics") or {}).items():
         n = (new.get("metrics") or {}).get(name)
-        if n is None or b is None or n == b:
+        if n is None and b is not None:
+            out.append(Difference(label, f"metrics.{name}", b, None, "missing in NEW", True))
+            continue
+        if b is None or n == b:
             continue
         drop = (b - n) if higher_is_better else (n - b)
         out.append(Difference(label, f"metrics.{name}", b, n, f"{n - b:+.4f}", drop > limits.metric_drop))

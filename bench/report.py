@@ -26,7 +26,7 @@ class Table:
             return json.dumps({"title": self.title, "rows": self.rows, "notes": self.notes}, indent=1, default=str)
         from tabulate import tabulate
 
-        body = tabulate(self.rows, headers="keys", tablefmt="github") if self.rows else "(no rows)"
+        body = tabulate(self.rows, headers="keys", tablefmt="github", disable_numparse=True) if self.rows else "(no rows)"
         notes = "\n".join(f"- {note}" for note in self.notes)
         return f"## {self.title}\n\n{body}\n\n{notes}\n"
 

@@ -259,6 +259,7 @@ def main(argv=None) -> int:
     record = envelope(cell, payload["key"], versions)
     record.update(result)
     record["wall_s"] = time.time() - started
+    record.setdefault("durations", {"total_s": record["wall_s"]})
     write_record(args.record_path, record)
     return code
 

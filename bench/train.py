@@ -44,6 +44,8 @@ def train(model, tokenizer, features, *, budget, options, seed: int, device: str
     from bench.data import collate, length_grouped_batches
     from bench.measure.memory import cuda_peaks, peak_rss_bytes, reset_cuda_peaks
 
+    if not features:
+        raise ValueError("no training examples: check --train-limit and the training split")
     model.to(device).train()
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:

@@ -65,7 +65,7 @@ def _record_crash(cell, key, path, versions, returncode, stderr, timeout, wall) 
     else:
         status, error = "failed", f"runner exited with status {returncode} without a record"
     record = envelope(cell, key, versions)
-    record.update(status=status, error=error, stderr_tail=stderr, wall_s=wall)
+    record.update(status=status, error=error, stderr_tail=stderr, wall_s=wall, durations={"total_s": wall})
     write_record(path, record)
     return status
 

@@ -1,0 +1,192 @@
+"""Shared fixtures: a tiny random BERT with its tokenizer, a tiny GLUE download, fast settings.
+
+Everything here is offline and small, so the harness tests run the real code paths (model
+loading, training, evaluation, measurement, records) in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports transformers or datasets (also inherited by cell processes).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = [
+    "the", "a", "an", "cat", "dog", "man", "woman", "child", "horse", "bird", "runs", "sits",
+    "eats", "sleeps", "sings", "is", "was", "not", "very", "happy", "sad", "big", "small",
+    "red", "blue", "green", "house", "car", "tree", "park", "river", "in", "on", "with",
+    "and", "but", "it", "rains", "good", "bad", "movie", "film", "great", "boring", "why",
+    "how", "what", "where", "who", "did", "does", "do", "you", "he", "she", "they", "we",
+    "today", "yesterday", "always", "never", "cook", "play", "read", "book", "music",
+]
+PUNCTUATION = [".", ",", "?", "!", "'"]
+LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+# Unique tokens in order ("a" is both a word and a letter).
+VOCAB = list(dict.fromkeys(SPECIAL_TOKENS + WORDS + PUNCTUATION + LETTERS + [f"##{c}" for c in LETTERS]))
+
+GLUE_TASK_NAMES = (
+    "glue-cola", "glue-sst2", "glue-mrpc", "glue-stsb", "glue-qqp",
+    "glue-mnli", "glue-qnli", "glue-rte", "glue-wnli",
+)
+TRAIN_ROWS, DEV_ROWS = 16, 8
+
+# Folder -> (header or None, row from (text_a, text_b, label as written in the file)), the
+# layouts of the original GLUE download (extra columns around the ones the loader reads).
+MNLI_HEADER = [
+    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
+]
+STSB_HEADER = [
+    "index", "genre", "filename", "year", "old_index", "source1", "source2",
+    "sentence1", "sentence2", "score",
+]
+LAYOUTS = {
+    "CoLA": (None, lambda a, b, y: ["gj04", y, "" if y == "1" else "*", a]),
+    "SST-2": (["sentence", "label"], lambda a, b, y: [a, y]),
+    "MRPC": (["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+             lambda a, b, y: [y, "1355540", "1355592", a, b]),
+    "STS-B": (STSB_HEADER, lambda a, b, y: ["0", "main-captions", "MSRvid", "2012test",
+                                            "0000", "none", "none", a, b, y]),
+    "QQP": (["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
+            lambda a, b, y: ["7", "15", "16", a, b, y]),
+    "MNLI": (MNLI_HEADER, lambda a, b, y: ["0", "31193", "31193n", "fiction", "( ( a ) )",
+                                          "( b )", "(ROOT (S a))", "(ROOT (S b))", a, b, y, y]),
+    "QNLI": (["index", "question", "sentence", "label"], lambda a, b, y: ["0", a, b, y]),
+    "RTE": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
+    "WNLI": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
+}
+# Task -> (folder, pair task?, labels as written in the file; None: STS-B float scores).
+TASK_FILES = {
+    "glue-cola": ("CoLA", False, ["0", "1"]),
+    "glue-sst2": ("SST-2", False, ["0", "1"]),
+    "glue-mrpc": ("MRPC", True, ["0", "1"]),
+    "glue-stsb": ("STS-B", True, None),
+    "glue-qqp": ("QQP", True, ["0", "1"]),
+    "glue-mnli": ("MNLI", True, ["entailment", "neutral", "contradiction"]),
+    "glue-qnli": ("QNLI", True, ["entailment", "not_entailment"]),
+    "glue-rte": ("RTE", True, ["entailment", "not_entailment"]),
+    "glue-wnli": ("WNLI", True, ["0", "1"]),
+}
+
+
+def sentence(rng: random.Random) -> str:
+    """A lowercase sentence of 3-9 vocabulary words, so lengths (and padding) vary."""
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + " ."
+
+
+def write_tiny_glue(root: Path, train_rows: int = TRAIN_ROWS, dev_rows: int = DEV_ROWS) -> Path:
+    """root/glue/<Folder>/<split>.tsv for all nine tasks, every class in every split."""
+    for task_name, (folder, pair, labels) in TASK_FILES.items():
+        header, build = LAYOUTS[folder]
+        splits = {"train": train_rows}
+        splits.update({"dev_matched": dev_rows, "dev_mismatched": dev_rows} if folder == "MNLI" else {"dev": dev_rows})
+        directory = root / "glue" / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        for split, rows in splits.items():
+            rng = random.Random(f"{task_name}/{split}")
+            lines = [header] if header else []
+            for i in range(rows):
+                label = f"{rng.uniform(0, 5):.3f}" if labels is None else labels[i % len(labels)]
+                lines.append(build(sentence(rng), sentence(rng) if pair else "", label))
+            text = "".join("\t".join(fields) + "\n" for fields in lines)
+            if folder == "MRPC":
+                text = "\ufeff" + text  # the original MRPC files start with a BOM
+            (directory / f"{split}.tsv").write_text(text, encoding="utf-8")
+    return root
+
+
+def write_tiny_model(directory: Path) -> Path:
+    """A random-init 2-layer BERT (hidden 32) and a WordPiece tokenizer over VOCAB."""
+    import torch
+    import transformers
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_file = directory / "vocab.txt"
+    vocab_file.write_text("".join(f"{token}\n" for token in VOCAB), encoding="utf-8")
+
+    tokenizer_class = transformers.BertTokenizerFast
+    if "vocab" in inspect.signature(tokenizer_class.__init__).parameters:  # transformers >= 5
+        vocab = {token: i for i, token in enumerate(VOCAB)}
+        tokenizer = tokenizer_class(vocab=vocab, do_lower_case=True)
+    else:
+        tokenizer = tokenizer_class(vocab_file=str(vocab_file), do_lower_case=True)
+    assert len(tokenizer) == len(VOCAB)
+    tokenizer.save_pretrained(str(directory))
+
+    config = transformers.BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(str(directory))  # no head: tasks add theirs
+    return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Trained weights are cached by content key (bench/cache.py): keep the tests' out of ~/.cache."""
+    previous = os.environ.get("BENCH_CACHE")
+    os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
+    yield Path(os.environ["BENCH_CACHE"])
+    if previous is None:
+        os.environ.pop("BENCH_CACHE", None)
+    else:
+        os.environ["BENCH_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-bert") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_glue_dir(tmp_path_factory) -> Path:
+    return write_tiny_glue(tmp_path_factory.mktemp("tiny-glue"))
+
+
+@pytest.fixture(scope="session")
+def fast_budget():
+    from bench.cell import Budget
+
+    return Budget(max_steps=2, batch_size=4, max_seq_len=32)
+
+
+@pytest.fixture(scope="session")
+def fast_measure():
+    from bench.cell import MeasureSettings
+
+    return MeasureSettings(latency="quick", batch_sizes=(1,), seq_len=16)
+
+
+@pytest.fixture(scope="session")
+def fast_spec(tiny_model_dir, fast_budget, fast_measure):
+    """spec(**overrides): a spec dict for bench.spec.expand with the tiny model and fast settings."""
+
+    def spec(**overrides) -> dict:
+        data = {
+            "tasks": ["glue-rte"],
+            "methods": ["full-ft"],
+            "models": [str(tiny_model_dir)],
+            "seeds": [0],
+            "device": "cpu",
+            "budget": dataclasses.asdict(fast_budget),
+            "measure": dict(dataclasses.asdict(fast_measure), batch_sizes=list(fast_measure.batch_sizes)),
+        }
+        data.update(overrides)
+        return data
+
+    return spec
