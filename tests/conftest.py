@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.glue_files import write_split
+
 # Set before anything imports transformers or datasets (also inherited by cell processes).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -39,31 +41,6 @@ GLUE_TASK_NAMES = (
 )
 TRAIN_ROWS, DEV_ROWS = 16, 8
 
-# Folder -> (header or None, row from (text_a, text_b, label as written in the file)), the
-# layouts of the original GLUE download (extra columns around the ones the loader reads).
-MNLI_HEADER = [
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-]
-STSB_HEADER = [
-    "index", "genre", "filename", "year", "old_index", "source1", "source2",
-    "sentence1", "sentence2", "score",
-]
-LAYOUTS = {
-    "CoLA": (None, lambda a, b, y: ["gj04", y, "" if y == "1" else "*", a]),
-    "SST-2": (["sentence", "label"], lambda a, b, y: [a, y]),
-    "MRPC": (["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
-             lambda a, b, y: [y, "1355540", "1355592", a, b]),
-    "STS-B": (STSB_HEADER, lambda a, b, y: ["0", "main-captions", "MSRvid", "2012test",
-                                            "0000", "none", "none", a, b, y]),
-    "QQP": (["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
-            lambda a, b, y: ["7", "15", "16", a, b, y]),
-    "MNLI": (MNLI_HEADER, lambda a, b, y: ["0", "31193", "31193n", "fiction", "( ( a ) )",
-                                          "( b )", "(ROOT (S a))", "(ROOT (S b))", a, b, y, y]),
-    "QNLI": (["index", "question", "sentence", "label"], lambda a, b, y: ["0", a, b, y]),
-    "RTE": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
-    "WNLI": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
-}
 # Task -> (folder, pair task?, labels as written in the file; None: STS-B float scores).
 TASK_FILES = {
     "glue-cola": ("CoLA", False, ["0", "1"]),
@@ -86,21 +63,15 @@ def sentence(rng: random.Random) -> str:
 def write_tiny_glue(root: Path, train_rows: int = TRAIN_ROWS, dev_rows: int = DEV_ROWS) -> Path:
     """root/glue/<Folder>/<split>.tsv for all nine tasks, every class in every split."""
     for task_name, (folder, pair, labels) in TASK_FILES.items():
-        header, build = LAYOUTS[folder]
         splits = {"train": train_rows}
         splits.update({"dev_matched": dev_rows, "dev_mismatched": dev_rows} if folder == "MNLI" else {"dev": dev_rows})
-        directory = root / "glue" / folder
-        directory.mkdir(parents=True, exist_ok=True)
-        for split, rows in splits.items():
+        for split, count in splits.items():
             rng = random.Random(f"{task_name}/{split}")
-            lines = [header] if header else []
-            for i in range(rows):
+            rows = []
+            for i in range(count):
                 label = f"{rng.uniform(0, 5):.3f}" if labels is None else labels[i % len(labels)]
-                lines.append(build(sentence(rng), sentence(rng) if pair else "", label))
-            text = "".join("\t".join(fields) + "\n" for fields in lines)
-            if folder == "MRPC":
-                text = "\ufeff" + text  # the original MRPC files start with a BOM
-            (directory / f"{split}.tsv").write_text(text, encoding="utf-8")
+                rows.append((sentence(rng), sentence(rng) if pair else None, label))
+            write_split(root / "glue" / folder / f"{split}.tsv", folder, rows)
     return root
 
 

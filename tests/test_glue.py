@@ -11,37 +11,13 @@ import pytest
 import bench.registry
 from bench.errors import UsageError
 from bench.registry import TASKS
+from tests.glue_files import write_split
 
 GLUE_NAMES = [
     "glue-cola", "glue-sst2", "glue-mrpc", "glue-stsb", "glue-qqp",
     "glue-mnli", "glue-qnli", "glue-rte", "glue-wnli",
 ]
 
-# folder -> (header or None, row builder from (text_a, text_b, file label)), as in the
-# original GLUE download: extra columns around the named ones, CoLA without header.
-MNLI_HEADER = [
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-]
-STSB_HEADER = [
-    "index", "genre", "filename", "year", "old_index", "source1", "source2",
-    "sentence1", "sentence2", "score",
-]
-LAYOUTS = {
-    "CoLA": (None, lambda a, b, y: ["gj04", y, "" if y == "1" else "*", a]),
-    "SST-2": (["sentence", "label"], lambda a, b, y: [a, y]),
-    "MRPC": (["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
-             lambda a, b, y: [y, "1355540", "1355592", a, b]),
-    "STS-B": (STSB_HEADER, lambda a, b, y: ["0", "main-captions", "MSRvid", "2012test",
-                                            "0000", "none", "none", a, b, y]),
-    "QQP": (["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
-            lambda a, b, y: ["7", "15", "16", a, b, y]),
-    "MNLI": (MNLI_HEADER, lambda a, b, y: ["0", "31193", "31193n", "fiction", "( ( a ) )",
-                                          "( b )", "(ROOT (S a))", "(ROOT (S b))", a, b, y, y]),
-    "QNLI": (["index", "question", "sentence", "label"], lambda a, b, y: ["0", a, b, y]),
-    "RTE": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
-    "WNLI": (["index", "sentence1", "sentence2", "label"], lambda a, b, y: ["0", a, b, y]),
-}
 # task -> (folder, rows of (text_a, text_b, label in the file, expected label)).
 ROWS = {
     "glue-cola": ("CoLA", [("The sailors rode the breeze clear of the rocks.", None, "1", 1),
@@ -67,27 +43,13 @@ ROWS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def only_task_plugins(monkeypatch):
-    """Discover only `tasks`, so these tests do not depend on the other plugin packages."""
-    monkeypatch.setattr(bench.registry, "PLUGIN_PACKAGES", ("tasks",))
-    monkeypatch.setattr(bench.registry, "_discovered", False)
-
-
 def write_glue(root: Path, only=None) -> Path:
     """A tiny GLUE download under root/glue: every split of every task, a few rows each."""
     for name, (folder, rows) in ROWS.items():
-        header, build = LAYOUTS[folder]
         task = TASKS.get(name).obj
         splits = [task.train_split, *task.eval_splits.values()]
-        lines = [header] if header else []
-        lines += [build(a, b or "", y) for a, b, y, _ in rows]
-        text = "".join("\t".join(fields) + "\n" for fields in lines)
-        if folder == "MRPC":
-            text = "\ufeff" + text
-        (root / "glue" / folder).mkdir(parents=True, exist_ok=True)
         for split in only or splits:
-            (root / "glue" / folder / f"{split}.tsv").write_text(text, encoding="utf-8")
+            write_split(root / "glue" / folder / f"{split}.tsv", folder, [(a, b, y) for a, b, y, _ in rows])
     return root
 
 
