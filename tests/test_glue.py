@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import bench.registry
 from bench.errors import UsageError
 from bench.registry import TASKS
 from tests.glue_files import write_split
