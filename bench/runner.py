@@ -118,17 +118,21 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     reset_rss_peak()
     versions = result_versions()
     reference = None  # the trained fp32 module, before any post-training stage
-    flops_source = "final"
+    # FLOPs are those of the fp32 graph: quantisation and runtime conversion keep the graph's
+    # FLOPs, so they are counted on the stage's input; shape-changing stages (flops="own")
+    # and training stages give the graph that is counted.
+    flops_module = model
     for index, stage in enumerate(cell.chain):
         entry = METHODS.get(stage.method)
-        if entry.meta.get("stage") == "post" and reference is None:
+        is_post = entry.meta.get("stage") == "post"
+        if is_post and reference is None:
             reference = model
-            flops_source = "reference"
-        if entry.meta.get("flops") == "own":  # structured pruning changes shapes: count the result
-            flops_source = "final"
         options = build(entry.meta["options"], stage.options_dict(), where=f"method {stage.method!r}")
         ctx.cache_key = prefix_key(cell, index, versions)
         model = entry.obj(model, options, ctx)
+        if not is_post or entry.meta.get("flops") == "own":
+            flops_module = model
+    flops_source = "final" if flops_module is model else "reference"
     training = ctx.records.pop("training", [])
     fresh = [t for t in training if not t.get("from_cache")]
     train_peak = rss_peak_bytes() if fresh else (training[-1]["peak_rss_bytes"] if training else None)
@@ -158,8 +162,8 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
         machine = {"matmul_peak": matmul_peak_gflops(device)}
     flops = None
     if cell.measure.flops:
-        counted = artifact.module if flops_source == "final" and isinstance(artifact, TorchArtifact) else (reference or model)
-        flops = count_flops(counted, reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, device)).to_dict()
+        inputs = reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, device)
+        flops = count_flops(flops_module, inputs).to_dict()
         flops["flops_source"] = flops_source
     size = None
     if cell.measure.size:

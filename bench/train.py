@@ -16,6 +16,7 @@ from typing import Callable
 @dataclass(frozen=True)
 class TrainStats:
     steps: int
+    trainable_parameters: int  # what this stage trained, whatever later stages do to the model
     examples: int  # examples seen, epochs included
     epochs: float
     wall_s: float
@@ -88,6 +89,7 @@ def train(model, tokenizer, features, *, budget, options, seed: int, device: str
     model.eval()
     return TrainStats(
         steps=step,
+        trainable_parameters=sum(p.numel() for p in parameters),
         examples=seen,
         epochs=seen / max(1, len(features)),
         wall_s=wall,

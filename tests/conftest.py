@@ -161,3 +161,25 @@ def fast_spec(tiny_model_dir, fast_budget, fast_measure):
         return data
 
     return spec
+
+
+@pytest.fixture(scope="session")
+def stage_inputs(fast_spec, tiny_glue_dir):
+    """stage_inputs(task, method) -> (model, ctx): a loaded tiny model and the context a stage gets."""
+
+    def make(task_name: str = "glue-sst2", method: str = "full-ft"):
+        from bench.data import encode
+        from bench.method import StageContext
+        from bench.models import load_model, load_tokenizer, resolve
+        from bench.registry import TASKS
+        from bench.spec import expand
+
+        (cell,) = expand(fast_spec(tasks=[task_name], methods=[method]))
+        task = TASKS.get(task_name).obj
+        source = resolve(cell.model)
+        tokenizer = load_tokenizer(source)
+        features = encode(tokenizer, task.load(task.train_split, str(tiny_glue_dir)), cell.budget.max_seq_len)
+        ctx = StageContext(cell=cell, task=task, tokenizer=tokenizer, device="cpu", train_features=features)
+        return load_model(source, task), ctx
+
+    return make

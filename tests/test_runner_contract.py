@@ -76,24 +76,14 @@ def test_full_ft_cell_of_every_task(task_name, fast_spec, tiny_glue_dir):
     assert record["durations"]["total_s"] > 0
 
 
-def test_full_ft_changes_the_weights(fast_spec, tiny_glue_dir):
+def test_full_ft_changes_the_weights(stage_inputs):
     import torch
 
-    from bench.data import encode
-    from bench.method import StageContext
-    from bench.models import load_model, load_tokenizer, resolve
-
-    cell = only_cell(fast_spec(tasks=["glue-sst2"]))
-    task = TASKS.get(cell.task).obj
-    source = resolve(cell.model)
-    tokenizer = load_tokenizer(source)
-    features = encode(tokenizer, task.load("train", str(tiny_glue_dir)), cell.budget.max_seq_len)
-    model = load_model(source, task)
+    model, ctx = stage_inputs("glue-sst2")
     entry = METHODS.get("full-ft")
     # Freeze something first: full-ft must unfreeze it again.
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    ctx = StageContext(cell=cell, task=task, tokenizer=tokenizer, device="cpu", train_features=features)
 
     options = entry.meta["options"]()
     out = entry.obj(model, options, ctx)

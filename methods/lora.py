@@ -1,0 +1,74 @@
+"""LoRA: trainable low-rank updates W + (alpha/r) B A on chosen weights; `merge-lora` folds
+them into W so inference costs nothing extra. Hu et al. 2021, LoRA: Low-Rank Adaptation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.errors import UsageError
+from bench.method import TrainOptions
+from bench.registry import METHODS
+
+# Short names of the papers' weight types -> module names per architecture family.
+TARGETS = {
+    "bert": {"q": "query", "k": "key", "v": "value", "o": "attention.output.dense",
+             "ffn_in": "intermediate.dense", "ffn_out": r"\d+.output.dense"},
+    "llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
+              "ffn_in": "up_proj", "ffn_out": "down_proj"},
+}
+PRESETS = {"q": ("q",), "qv": ("q", "v"), "qkvo": ("q", "k", "v", "o")}
+FAMILY = {"bert": "bert", "roberta": "bert", "llama": "llama"}
+
+
+@dataclass(frozen=True)
+class LoraOptions(TrainOptions):
+    lr: float = 5e-4  # low-rank updates want larger rates than full fine-tuning
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    targets: str = "qv"  # a preset (q, qv, qkvo) or '+'-joined names: q+v+ffn_in
+
+
+def target_modules(model, targets: str) -> str:
+    """A peft regex over the model's module names for the chosen weight types."""
+    family = FAMILY.get(model.config.model_type)
+    if family is None:
+        raise UsageError(f"lora: no target names for model type {model.config.model_type!r}")
+    names = PRESETS.get(targets) or tuple(targets.split("+"))
+    unknown = [n for n in names if n not in TARGETS[family]]
+    if unknown:
+        raise UsageError(f"lora: unknown targets {unknown}; use a preset {sorted(PRESETS)} or names {sorted(TARGETS[family])}")
+    return r".*(" + "|".join(TARGETS[family][n] for n in names) + r")$"
+
+
+@METHODS.register("lora", options=LoraOptions, family="peft", stage="train", paper="Hu et al. 2021, LoRA")
+def lora(model, options: LoraOptions, ctx):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    if options.r < 1:
+        raise UsageError(f"lora: r must be at least 1, got {options.r}")
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # keeps the task head trainable (modules_to_save)
+        r=options.r,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=target_modules(model, options.targets),
+    )
+    return ctx.train(get_peft_model(model, config), options)
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    pass
+
+
+# Merging changes the graph (no LoRA branches): FLOPs are counted on the merged model.
+@METHODS.register("merge-lora", options=MergeOptions, family="peft", stage="post", flops="own",
+                  paper="Hu et al. 2021, LoRA (merged weights: no inference latency)")
+def merge_lora(model, options: MergeOptions, ctx):
+    """The base model with the LoRA updates added to its weights; the input stays unmerged."""
+    import copy
+
+    if not hasattr(model, "merge_and_unload"):
+        raise UsageError("merge-lora follows a lora stage: the model has no LoRA weights to merge")
+    return copy.deepcopy(model).merge_and_unload()
