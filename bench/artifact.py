@@ -43,6 +43,15 @@ class TorchArtifact:
 
         return saved_size(self.module, directory)
 
+    def delta_bytes(self, directory) -> int | None:
+        """Bytes of the trainable delta alone (a PEFT adapter file), None for whole models."""
+        if not hasattr(self.module, "peft_config"):
+            return None
+        from bench.measure.size import path_bytes
+
+        self.module.save_pretrained(str(directory))
+        return path_bytes(directory)
+
 
 def as_artifact(obj):
     """A stage's output as an artifact: modules are wrapped, artifacts pass through."""

@@ -12,6 +12,7 @@ import random
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from bench.cell import SCHEMA_VERSION, Cell
 
@@ -168,7 +169,9 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            size = {"model_bytes": artifact.save(tmp)}
+            size = {"model_bytes": artifact.save(Path(tmp) / "model")}
+            if hasattr(artifact, "delta_bytes"):
+                size["delta_bytes"] = artifact.delta_bytes(Path(tmp) / "delta")
     clock["measured"] = time.perf_counter()
 
     return {

@@ -70,6 +70,10 @@ def test_lora_merge_chain_runs_as_one_cell(fast_spec, tiny_glue_dir):
     from bench.runner import run_cell
     from bench.spec import expand
 
+    (unmerged,) = expand(fast_spec(methods=["lora(r=2)"]))
+    delta = run_cell(unmerged, data_dir=str(tiny_glue_dir))["size"]
+    assert 0 < delta["delta_bytes"] < delta["model_bytes"] / 2  # the adapter file alone
+
     (cell,) = expand(fast_spec(methods=["lora(r=2) -> merge-lora"]))
     record = run_cell(cell, data_dir=str(tiny_glue_dir))
     assert record["status"] == "success"
