@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 
 from bench.registry import TABLES
@@ -23,8 +24,8 @@ def summary(records: list[dict], arch_only: bool = False) -> Table:
         first = group[-1]
         metric = first["task_meta"]["metric"]
         metric_key = next((k for k in first["metrics"] if k.startswith(metric)), metric)
-        latency = first.get("latency") or {}
-        b1 = next((v for k, v in latency.items() if k.startswith("b1_")), None)
+        b1 = [v["p50"] for r in group for k, v in (r.get("latency") or {}).items() if k.startswith("b1_")]
+        train_s = [sum(t["wall_s"] for t in r["training"]) for r in group if r["training"]]
         rows.append({
             "task": task,
             "model": model,
@@ -34,14 +35,15 @@ def summary(records: list[dict], arch_only: bool = False) -> Table:
             "params": f"{first['params']['total'] / 1e6:.2f}M",
             "trainable %": f"{first['params']['trainable_pct']:.2f}",
             "GFLOPs (b1)": f"{first['flops']['flops'] / 1e9:.2f}" if first.get("flops") else "-",
-            "p50 b1 (ms)": f"{b1['p50']:.1f}" if b1 else "-",
-            "train (s)": f"{sum(t['wall_s'] for t in first['training']):.0f}" if first["training"] else "-",
+            "p50 b1 (ms)": f"{statistics.median(b1):.1f}" if b1 else "-",
+            "train (s)": f"{statistics.median(train_s):.0f}" if train_s else "-",
             "train peak RSS (MiB)": _mb(first["memory"]["train_peak_rss_bytes"]),
             "infer peak RSS (MiB)": _mb(first["memory"]["inference_peak_rss_bytes"]),
         })
     failed = [r for r in records if r.get("status") != "success"]
     notes = [describe_hardware(records), describe_budget(records),
-             "Metric shown x100 as mean ± std over seeds (n < 3 shown as such)."]
+             "Metric shown x100 as mean ± std over seeds (n < 3 shown as such); latency p50 and training "
+             "time are medians over seeds; memory is the last seed's."]
     if failed:
         notes.append(f"{len(failed)} cell(s) did not succeed: " + ", ".join(f"{r['chain_label']} on {r['config']['task']} ({r['status']})" for r in failed))
     return Table("Summary", rows, notes)

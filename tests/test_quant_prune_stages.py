@@ -1,0 +1,199 @@
+"""Contract of the PyTorch post-training stages (issue 5) on the tiny random BERT.
+
+Each stage runs as `full-ft -> STAGE` through the runner (the trained-weights cache trains
+`full-ft` once); direct calls check outputs, exact shapes, and an untouched input module.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from bench.affine import quantize_tensor
+from bench.errors import UsageError
+from bench.measure.flops import reference_inputs
+from bench.registry import METHODS
+from bench.runner import run_cell
+from bench.spec import expand
+
+# Tiny model (conftest): 2 layers, hidden 32, 2 heads of 16, intermediate 37.
+LAYERS, HIDDEN, HEAD_SIZE, INTERMEDIATE = 2, 32, 16, 37
+
+
+@pytest.fixture(scope="module")
+def run(fast_spec, tiny_glue_dir):
+    def run_chain(chain: str) -> dict:
+        (cell,) = expand(fast_spec(tasks=["glue-sst2"], methods=[chain]))
+        record = run_cell(cell, data_dir=str(tiny_glue_dir))
+        assert record["status"] == "success", record["error"]
+        return record
+
+    return run_chain
+
+
+@pytest.fixture(scope="module")
+def fp32(run) -> dict:
+    return run("full-ft")
+
+
+def fresh(stage_inputs):
+    model, ctx = stage_inputs()
+    return model.eval(), ctx
+
+
+def call(name: str, model, ctx, **options):
+    entry = METHODS.get(name)
+    return entry.obj(model, entry.meta["options"](**options), ctx)
+
+
+def logits(model, seq_len: int = 16):
+    with torch.inference_mode():
+        return model(**reference_inputs(model.config.vocab_size, 2, seq_len)).logits.float()
+
+
+def check_post_record(record: dict, fp32: dict, flops_source: str) -> None:
+    assert record["retention"] is not None and record["retention"]["retention"] > 0
+    assert record["flops"]["flops_source"] == flops_source
+    assert record["params"]["base_total"] == fp32["params"]["total"]
+
+
+@pytest.mark.parametrize("stage", ["int8-dynamic", "bf16", "fp16"])
+def test_quantised_cells_keep_the_parameter_count(stage, run, fp32):
+    record = run(f"full-ft -> {stage}")
+    check_post_record(record, fp32, "reference")
+    assert record["params"]["total"] == fp32["params"]["total"]
+    assert record["flops"]["flops"] == fp32["flops"]["flops"]
+    assert record["size"]["model_bytes"] < fp32["size"]["model_bytes"]
+    if stage == "int8-dynamic":
+        assert record["params"]["packed"] > 0  # int8 weights live in packed params
+        info = record["stages"]["int8_dynamic"]
+        assert info["engine"] and info["quantized_modules"] == 6 * LAYERS + 2  # + pooler, classifier
+    else:
+        assert record["stages"]["cast"]["dtype"] in ("bfloat16", "float16")
+
+
+def test_int8_dynamic_outputs_stay_close_to_fp32(stage_inputs):
+    model, ctx = fresh(stage_inputs)
+    quantized = call("int8-dynamic", model, ctx)
+    reference, result = logits(model), logits(quantized)
+    assert (result - reference).abs().max() <= 0.05 * reference.abs().max() + 1e-3
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_int8_dynamic_weights_follow_the_affine_mapping(per_channel, stage_inputs):
+    """torch's packed int8 weights are exactly bench.affine's symmetric mapping of the fp32 ones."""
+    model, ctx = fresh(stage_inputs)
+    quantized = call("int8-dynamic", model, ctx, per_channel=per_channel)
+    fp32_weight = model.bert.encoder.layer[0].intermediate.dense.weight.detach().numpy()
+    packed = quantized.bert.encoder.layer[0].intermediate.dense.weight()
+    ours = quantize_tensor(fp32_weight, symmetric=True, axis=0 if per_channel else None)
+    difference = packed.int_repr().numpy().astype(int) - ours.values
+    # Only exact ties may round apart (torch multiplies by 1/s in float32, numpy divides).
+    steps = fp32_weight / np.broadcast_to(ours.scale, fp32_weight.shape)
+    assert np.abs(difference).max() <= 1 and np.allclose(np.abs(steps[difference != 0] % 1), 0.5, atol=1e-4)
+    scales = packed.q_per_channel_scales().numpy() if per_channel else packed.q_scale()
+    assert np.allclose(scales, np.ravel(ours.scale), rtol=1e-6)
+
+
+@pytest.mark.parametrize("sparsity", [0.3, 0.9])
+def test_prune_magnitude_reaches_the_target_sparsity(sparsity, run, fp32):
+    record = run(f"full-ft -> prune-magnitude(sparsity={sparsity})")
+    check_post_record(record, fp32, "reference")
+    assert record["params"]["total"] == fp32["params"]["total"]
+    report = record["stages"]["prune_magnitude"]
+    assert abs(report["overall"] - sparsity) <= 0.01
+    assert report["pruned_weights"] == LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * INTERMEDIATE)
+    assert {"attention.self.query", "intermediate.dense", "output.dense"} <= set(report["per_type"])
+
+
+def test_prune_magnitude_leaves_head_and_embeddings_dense(stage_inputs):
+    model, ctx = fresh(stage_inputs)
+    pruned = call("prune-magnitude", model, ctx, sparsity=0.9)
+    for name in ("classifier", "bert.pooler.dense", "bert.embeddings.word_embeddings"):
+        assert torch.equal(pruned.get_submodule(name).weight, model.get_submodule(name).weight), name
+    query = pruned.bert.encoder.layer[0].attention.self.query.weight
+    assert float((query == 0).float().mean()) > 0.5
+
+
+@pytest.mark.parametrize("stage, removed_per_layer", [
+    ("prune-heads", 3 * (HEAD_SIZE * HIDDEN + HEAD_SIZE) + HIDDEN * HEAD_SIZE),  # q, k, v rows; o columns
+    ("prune-ffn", INTERMEDIATE // 2 * (2 * HIDDEN + 1)),  # intermediate rows and biases; output columns
+])
+def test_structured_pruning_shrinks_parameters_and_flops(stage, removed_per_layer, run, fp32):
+    record = run(f"full-ft -> {stage}(fraction=0.5)")
+    check_post_record(record, fp32, "final")
+    assert record["params"]["total"] == fp32["params"]["total"] - LAYERS * removed_per_layer
+    assert record["flops"]["flops"] < fp32["flops"]["flops"]
+    if stage == "prune-heads":
+        info = record["stages"]["prune_heads"]
+        assert info["importance"] == "gradient" and (info["heads_before"], info["heads_after"]) == (4, 2)
+    else:
+        assert record["stages"]["prune_ffn"]["intermediate_after"] == [INTERMEDIATE - INTERMEDIATE // 2] * LAYERS
+
+
+def test_recovery_fine_tuning_after_pruning(run, fp32):
+    record = run("full-ft -> prune-heads -> full-ft")
+    assert [t["steps"] for t in record["training"]] == [2, 2]
+    assert record["params"]["total"] < fp32["params"]["total"]
+    assert record["params"]["trainable"] == record["params"]["total"]
+    assert record["retention"] is not None
+
+
+@pytest.mark.parametrize("importance", ["gradient", "weight", "no data"])
+def test_pruned_heads_equal_masking_those_heads(importance, stage_inputs):
+    model, ctx = fresh(stage_inputs)
+    # Silence head 1 of layer 0: both importance measures must find it and drop it.
+    with torch.no_grad():
+        model.bert.encoder.layer[0].attention.output.dense.weight[:, HEAD_SIZE:] = 0
+    if importance == "no data":  # an architecture-only cell: gradient importance falls back
+        ctx.train_features, importance = None, "gradient"
+    pruned = call("prune-heads", model, ctx, importance=importance)
+    assert ctx.records["prune_heads"]["importance"] == ("weight" if ctx.train_features is None else importance)
+    dropped = ctx.records["prune_heads"]["pruned"]
+    assert dropped[0] == [1]
+    # Removing a head's rows/columns computes exactly what zeroing its output columns does.
+    masked = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer, head in ((layer, head) for layer, heads in dropped.items() for head in heads):
+            masked.bert.encoder.layer[layer].attention.output.dense.weight[:, head * HEAD_SIZE:(head + 1) * HEAD_SIZE] = 0
+    torch.testing.assert_close(logits(pruned), logits(masked), rtol=1e-5, atol=1e-5)
+    assert pruned.bert.encoder.layer[1].attention.self.query.out_features == HEAD_SIZE
+
+
+def test_pruned_ffn_equals_zeroing_the_dropped_neurons(stage_inputs):
+    model, ctx = fresh(stage_inputs)
+    pruned = call("prune-ffn", model, ctx, fraction=0.5)
+    masked = copy.deepcopy(model)
+    with torch.no_grad():
+        for old, new in zip(masked.bert.encoder.layer, pruned.bert.encoder.layer):
+            kept = {tuple(row.tolist()) for row in new.intermediate.dense.weight}
+            for j, row in enumerate(old.intermediate.dense.weight):
+                if tuple(row.tolist()) not in kept:
+                    old.output.dense.weight[:, j] = 0
+    torch.testing.assert_close(logits(pruned), logits(masked), rtol=1e-5, atol=1e-5)
+    assert pruned.config.intermediate_size == INTERMEDIATE - INTERMEDIATE // 2
+
+
+@pytest.mark.parametrize("stage", ["int8-dynamic", "bf16", "fp16", "prune-magnitude", "prune-heads", "prune-ffn"])
+def test_stage_leaves_its_input_module_untouched(stage, stage_inputs):
+    model, ctx = fresh(stage_inputs)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    output = call(stage, model, ctx)
+    assert output is not model
+    after = model.state_dict()
+    assert set(after) == set(before)
+    for name, tensor in after.items():
+        assert tensor.dtype == before[name].dtype and torch.equal(tensor, before[name]), name
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("chain", [
+    "prune-magnitude(sparsity=1.0)", "prune-magnitude(sparsity=-0.1)", "prune-heads(fraction=1.0)",
+    "prune-ffn(fraction=1.5)", "int8-dynamic(dtype=quint4)", "prune-heads(importance=random)",
+])
+def test_bad_options_are_usage_errors_before_any_run(chain, fast_spec):
+    with pytest.raises(UsageError):
+        expand(fast_spec(methods=[f"full-ft -> {chain}"]))
