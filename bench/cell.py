@@ -110,7 +110,10 @@ class Cell:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Cell":
-        chain = tuple(Stage(s["method"], tuple(tuple(kv) for kv in s["options"])) for s in data["chain"])
+        def option(key, value):  # JSON turns tuples into lists; options hold tuples
+            return key, tuple(value) if isinstance(value, list) else value
+
+        chain = tuple(Stage(s["method"], tuple(option(*kv) for kv in s["options"])) for s in data["chain"])
         measure = dict(data["measure"], batch_sizes=tuple(data["measure"]["batch_sizes"]))
         return cls(
             task=data["task"],

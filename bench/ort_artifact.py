@@ -65,20 +65,23 @@ def to_numpy_feed(batch: dict, input_names: list[str]) -> dict:
 
 
 class OrtArtifact:
+    """An .onnx file and its session; `model_meta` carries config facts later stages need."""
+
     runtime = "onnxruntime"
 
     def __init__(self, path, vocab_size: int, device: str = "cpu", threads: int | None = None,
-                 model_meta: dict | None = None):
+                 model_meta: dict | None = None, disabled_optimizers: tuple[str, ...] = ()):
         import onnx
         import onnxruntime as ort
 
         self.path = Path(path)
         self.vocab_size = int(vocab_size)
-        self.device = device
-        self.model_meta = dict(model_meta or {})  # config facts later stages need (heads, hidden size)
+        self.model_meta = dict(model_meta or {})  # e.g. attention heads and hidden size, for fusion
         options = session_options(threads)
         providers = providers_for(device)
-        self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        self.disabled_optimizers = tuple(disabled_optimizers)  # session fusions a stage found slower
+        self.session = ort.InferenceSession(str(self.path), options, providers=providers,
+                                            disabled_optimizers=list(self.disabled_optimizers))
         self.input_names = [i.name for i in self.session.get_inputs()]
         graph = onnx.load(str(self.path), load_external_data=False)
         opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -86,6 +89,7 @@ class OrtArtifact:
             "opset": opset,
             "providers": self.session.get_providers(),
             "graph_optimization_level": GRAPH_OPTIMIZATION,
+            "disabled_optimizers": list(self.disabled_optimizers),
             "intra_op_num_threads": options.intra_op_num_threads,
             "onnxruntime": ort.__version__,
         }

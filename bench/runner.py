@@ -179,7 +179,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
         "error": None,
         "task_meta": {"metric": task.metric, "higher_is_better": task.higher_is_better, "kind": task.kind},
         "model_meta": {"architecture_only": source.architecture_only, "source": source.name,
-                       "runtime": artifact.runtime},
+                       "runtime": artifact.runtime, "runtime_info": getattr(artifact, "info", None)},
         "metrics": metrics,
         "retention": kept,
         "evaluated": evaluated,
@@ -265,6 +265,9 @@ def main(argv=None) -> int:
         code = 1
     record = envelope(cell, payload["key"], versions)
     record.update(result)
+    runtime_info = (record.get("model_meta") or {}).get("runtime_info") or {}
+    if "intra_op_num_threads" in runtime_info:  # ONNX Runtime threads belong with torch's
+        record["provenance"]["threads"]["onnxruntime_intra_op"] = runtime_info["intra_op_num_threads"]
     record["wall_s"] = time.time() - started
     record.setdefault("durations", {"total_s": record["wall_s"]})
     write_record(args.record_path, record)
