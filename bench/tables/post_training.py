@@ -17,13 +17,17 @@ FP32 = "fp32 eager"
 
 
 def _variant(record: dict) -> str:
-    """The chain after its training stages; the fp32 eager model when nothing follows them."""
-    labels = record["chain_label"].split(" -> ")
+    """The chain after its training stages (with its sparsity or fraction, default or not);
+    the fp32 eager model when nothing follows them."""
     from bench.registry import METHODS
 
-    names = [stage["method"] for stage in record["config"]["chain"]]
-    post = [label for label, name in zip(labels, names) if METHODS.get(name).meta.get("stage") == "post"]
-    return " -> ".join(post) or FP32
+    labels = []
+    for stage in record["config"]["chain"]:
+        if METHODS.get(stage["method"]).meta.get("stage") != "post":
+            continue
+        amount = [f"{k}={v}" for k, v in stage["options"] if k in ("sparsity", "fraction")]
+        labels.append(stage["method"] + (f"({','.join(amount)})" if amount else ""))
+    return " -> ".join(labels) or FP32
 
 
 def _p50(record: dict, batch_size: int):
