@@ -7,7 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 
-STATUSES = ("success", "failed", "oom", "timeout", "invalid")
 
 
 def record_path(records_dir: str | Path, cell, key: str) -> Path:
