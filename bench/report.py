@@ -71,3 +71,16 @@ def describe_budget(records: list[dict]) -> str:
 
 def successful(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "success"]
+
+
+def p50(record: dict | None, batch_size: int) -> float | None:
+    """The record's median latency at a batch size, or None when it was not timed."""
+    for shape, stats in ((record or {}).get("latency") or {}).items():
+        if shape.startswith(f"b{batch_size}_"):
+            return stats["p50"]
+    return None
+
+
+def fmt(value, spec: str, suffix: str = "") -> str:
+    """A number for a table cell; '-' where there is none."""
+    return "-" if value is None else f"{value:{spec}}{suffix}"

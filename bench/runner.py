@@ -87,7 +87,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     from bench.cache import prefix_key
     from bench.cell import result_versions
     from bench.measure.flops import count_flops, reference_inputs
-    from bench.measure.memory import cuda_peaks, reset_cuda_peaks
+    from bench.measure.memory import cuda_peaks, peak_rss_bytes, reset_cuda_peaks
     from bench.measure.rss_window import reset_rss_peak, rss_peak_bytes
     from bench.measure.threads import set_threads
     from bench.method import StageContext
@@ -190,7 +190,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
         "memory": {
             "train_peak_rss_bytes": train_peak,
             "inference_peak_rss_bytes": inference_peak,
-            "process_peak_rss_bytes": _process_peak(),
+            "process_peak_rss_bytes": peak_rss_bytes(),
             "train_cuda": training[-1].get("cuda_peaks") if training else None,
             "inference_cuda": inference_cuda,
         },
@@ -206,12 +206,6 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
             "total_s": clock["measured"] - clock["start"],
         },
     }
-
-
-def _process_peak() -> int:
-    from bench.measure.memory import peak_rss_bytes
-
-    return peak_rss_bytes()
 
 
 def failure_status(error: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std, successful
+from bench.report import Table, fmt, p50, describe_budget, describe_hardware, mean_std, successful
 
 # The tutorial's MiniLM-L6 figures at batch 1, sequence 128, on its CPU (REPRODUCTION.md).
 PUBLISHED_P50_B1_MS = {"fp32 eager": 21, "int8-dynamic": 8, "onnx": 11, "ort-int8-dynamic": 6, "ort-int8-static": 6}
@@ -30,15 +30,6 @@ def _variant(record: dict) -> str:
     return " -> ".join(labels) or FP32
 
 
-def _p50(record: dict, batch_size: int):
-    for shape, stats in (record.get("latency") or {}).items():
-        if shape.startswith(f"b{batch_size}_"):
-            return stats["p50"]
-    return None
-
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 @TABLES.register("post-training", title="Post-training optimisation and inference formats", paper="tutorial; MLPerf")
@@ -58,21 +49,21 @@ def post_training(records: list[dict], arch_only: bool = False) -> Table:
             kept = [r["retention"]["retention"] for r in group if r.get("retention")]
             tags = {r["retention"]["tag"] for r in group if r.get("retention")}
             row = {"task": task, "variant": variant,
-                   "size (MB)": _fmt((first.get("size") or {}).get("model_bytes", 0) / 1e6, ".1f")}
+                   "size (MB)": fmt((first.get("size") or {}).get("model_bytes", 0) / 1e6, ".1f")}
             for batch_size in (1, 32):
-                ours, ref = _p50(first, batch_size), (_p50(base, batch_size) if base else None)
-                row[f"p50 b{batch_size} (ms)"] = _fmt(ours, ".1f")
-                row[f"speedup b{batch_size}"] = _fmt(ref / ours if ours and ref else None, ".2f")
+                ours, ref = p50(first, batch_size), (p50(base, batch_size) if base else None)
+                row[f"p50 b{batch_size} (ms)"] = fmt(ours, ".1f")
+                row[f"speedup b{batch_size}"] = fmt(ref / ours if ours and ref else None, ".2f")
             pub = PUBLISHED_P50_B1_MS.get(variant.split("(")[0] if variant != FP32 else FP32)
-            row["p50 b1 pub. (ms)"] = _fmt(pub, "d")
+            row["p50 b1 pub. (ms)"] = fmt(pub, "d")
             for key in keys:
                 row[key] = mean_std([r["metrics"][key] for r in group])
-            row["retention"] = _fmt(min(kept), ".4f") if kept else ("1 (reference)" if variant == FP32 else "-")
+            row["retention"] = fmt(min(kept), ".4f") if kept else ("1 (reference)" if variant == FP32 else "-")
             row["tag"] = ",".join(sorted(t or "none" for t in tags)) if tags else "-"
-            flops, b1 = (first.get("flops") or {}).get("flops"), _p50(first, 1)
-            row["GFLOP/s b1"] = _fmt(flops / (b1 / 1e3) / 1e9 if flops and b1 else None, ".1f")
+            flops, b1 = (first.get("flops") or {}).get("flops"), p50(first, 1)
+            row["GFLOP/s b1"] = fmt(flops / (b1 / 1e3) / 1e9 if flops and b1 else None, ".1f")
             peak = ((first.get("machine") or {}).get("matmul_peak") or {}).get("gflops_p50")
-            row["matmul peak GFLOP/s"] = _fmt(peak, ".1f")
+            row["matmul peak GFLOP/s"] = fmt(peak, ".1f")
             rows.append(row)
     all_records = successful(records)
     notes = [describe_hardware(all_records), describe_budget(all_records),

@@ -7,7 +7,7 @@ since parameters, FLOPs and speed do not depend on weight values.
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, successful
+from bench.report import Table, fmt, p50, describe_hardware, successful
 
 # System, our model alias (None: no config here), published #Params (M), #FLOPs (B), speedup,
 # MNLI-m/mm, QQP, as printed in the tutorial.
@@ -41,15 +41,6 @@ def _speedup_columns(arch: dict) -> list[tuple[str, int]]:
     return sorted(pairs)
 
 
-def _p50(record: dict, batch_size: int) -> float | None:
-    for shape, stats in (record.get("latency") or {}).items():
-        if shape.startswith(f"b{batch_size}_"):
-            return stats["p50"]
-    return None
-
-
-def _fmt(value, spec: str, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
 @TABLES.register("tinybert", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
@@ -65,18 +56,18 @@ def tinybert(records: list[dict], arch_only: bool = False) -> Table:
         row = {
             "System": system,
             "Config": alias or "not reproduced (no config here)",
-            "#Params": _fmt(params, ".2f", "M"),
+            "#Params": fmt(params, ".2f", "M"),
             "#Params pub.": f"{pub_params}M",
-            "#Params ratio": _fmt(params / pub_params if params else None, ".3f"),
-            "#FLOPs": _fmt(flops, ".2f", "B"),
+            "#Params ratio": fmt(params / pub_params if params else None, ".3f"),
+            "#FLOPs": fmt(flops, ".2f", "B"),
             "#FLOPs pub.": f"{pub_flops}B",
-            "#FLOPs ratio": _fmt(flops / pub_flops if flops else None, ".3f"),
+            "#FLOPs ratio": fmt(flops / pub_flops if flops else None, ".3f"),
         }
         for device, batch_size in _speedup_columns(arch):
-            ours = _p50(arch[(device, alias)], batch_size) if (device, alias) in arch else None
-            base = _p50(arch[(device, TEACHER)], batch_size) if (device, TEACHER) in arch else None
-            row[f"Speedup {device} b{batch_size}"] = _fmt(base / ours if ours and base else None, ".1f", "x")
-        row.update({"Speedup pub.": _fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": pub_qqp})
+            ours = p50(arch[(device, alias)], batch_size) if (device, alias) in arch else None
+            base = p50(arch[(device, TEACHER)], batch_size) if (device, TEACHER) in arch else None
+            row[f"Speedup {device} b{batch_size}"] = fmt(base / ours if ours and base else None, ".1f", "x")
+        row.update({"Speedup pub.": fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": pub_qqp})
         rows.append(row)
     notes = [describe_hardware(list(arch.values()))]
     if teacher and teacher.get("flops"):
