@@ -44,12 +44,23 @@ class TorchArtifact:
         return saved_size(self.module, directory)
 
     def delta_bytes(self, directory) -> int | None:
-        """Bytes of the trainable delta alone (a PEFT adapter file), None for whole models."""
-        if not hasattr(self.module, "peft_config"):
-            return None
+        """Bytes of the trainable delta alone (a PEFT adapter file; the tensors BitFit,
+        adapters or top-k trained), None when every parameter trained or none did."""
+        from pathlib import Path
+
         from bench.measure.size import path_bytes
 
-        self.module.save_pretrained(str(directory))
+        if hasattr(self.module, "peft_config"):
+            self.module.save_pretrained(str(directory))
+            return path_bytes(directory)
+        named = list(self.module.named_parameters())
+        delta = {n: p.detach().cpu().contiguous() for n, p in named if p.requires_grad}
+        if not delta or len(delta) == len(named):
+            return None
+        from safetensors.torch import save_file
+
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        save_file(delta, str(Path(directory) / "delta.safetensors"))
         return path_bytes(directory)
 
 

@@ -43,6 +43,13 @@ class StageContext:
         from bench.cache import load_trained, store_trained
         from bench.train import train
 
+        if self.cell.arch_only:
+            # Architecture-only cells set up the method (which parameters train) but do
+            # not train: the trainable counts of the PEFT tables need no data.
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            self.records.setdefault("training", []).append(
+                {"trainable_parameters": trainable, "steps": 0, "arch_only": True, "from_cache": False})
+            return model
         if self.train_features is None:
             raise RuntimeError("this cell has no training data (arch-only cells do not train)")
         if self.cache_key:

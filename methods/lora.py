@@ -12,7 +12,7 @@ from bench.registry import METHODS
 # Short names of the papers' weight types -> module names per architecture family.
 TARGETS = {
     "bert": {"q": "query", "k": "key", "v": "value", "o": "attention.output.dense",
-             "ffn_in": "intermediate.dense", "ffn_out": r"\d+.output.dense"},
+             "ffn_in": "intermediate.dense", "ffn_out": r"\d+\.output\.dense"},
     "llama": {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
               "ffn_in": "up_proj", "ffn_out": "down_proj"},
 }
@@ -29,11 +29,18 @@ class LoraOptions(TrainOptions):
     targets: str = "qv"  # a preset (q, qv, qkvo) or '+'-joined names: q+v+ffn_in
 
 
-def target_modules(model, targets: str) -> str:
-    """A peft regex over the model's module names for the chosen weight types."""
+def family_of(model, method: str) -> str:
+    """The architecture family whose module names TARGETS knows."""
     family = FAMILY.get(model.config.model_type)
     if family is None:
-        raise UsageError(f"lora: no target names for model type {model.config.model_type!r}")
+        raise UsageError(f"{method}: no target names for model type {model.config.model_type!r}; "
+                         f"known: {', '.join(sorted(FAMILY))}")
+    return family
+
+
+def target_modules(model, targets: str) -> str:
+    """A peft regex over the model's module names for the chosen weight types."""
+    family = family_of(model, "lora")
     names = PRESETS.get(targets) or tuple(targets.split("+"))
     unknown = [n for n in names if n not in TARGETS[family]]
     if unknown:

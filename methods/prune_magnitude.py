@@ -12,10 +12,11 @@ import copy
 from dataclasses import dataclass
 
 from bench.errors import UsageError
+from bench.model_parts import TASK_HEAD_NAMES
 from bench.registry import METHODS
 
-# Modules of the task head (and BERT's pooler, which only the head reads).
-HEAD_NAMES = ("classifier", "score", "lm_head", "qa_outputs", "pooler")
+# Modules of the task head, the LM head, and BERT's pooler (which only the head reads).
+HEAD_NAMES = (*TASK_HEAD_NAMES, "lm_head", "pooler")
 
 
 @dataclass(frozen=True)

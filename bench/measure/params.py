@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from bench.measure.result import Result
+from bench.model_parts import is_task_head
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class ParamCounts(Result):
     trainable_pct: float  # trainable / base_total * 100 (BitFit/LoRA convention)
     base_total: int
     packed: int  # elements held outside nn.Parameters (quantised/packed weights)
+    # Trainable parameters of the task head. Every method trains the head, and the PEFT
+    # papers' counts (BitFit %Param, LoRA's "# trainable") leave it out.
+    trainable_head: int = 0
     unit: str = "parameters"
 
 
@@ -64,6 +68,8 @@ def count_parameters(model, base_total: int | None = None) -> ParamCounts:
     packed = _packed_numel(model)
     total = sum(_logical_numel(p) for p in params) + packed
     trainable = sum(_logical_numel(p) for p in params if p.requires_grad)
+    head = sum(_logical_numel(p) for name, p in model.named_parameters() if p.requires_grad and is_task_head(name))
     base = total if base_total is None else int(base_total)
     pct = 100.0 * trainable / base if base else 0.0
-    return ParamCounts(total=total, trainable=trainable, trainable_pct=pct, base_total=base, packed=packed)
+    return ParamCounts(total=total, trainable=trainable, trainable_pct=pct, base_total=base, packed=packed,
+                       trainable_head=head)

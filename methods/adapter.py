@@ -1,0 +1,39 @@
+"""Bottleneck adapters: small trainable bottleneck layers inside a frozen model.
+Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP (two per layer);
+`config=pfeiffer` puts one per layer after the FFN (Pfeiffer et al. 2020)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.bottleneck import add_adapter, is_adapter_parameter, set_active
+from bench.errors import UsageError
+from bench.method import TrainOptions
+from bench.model_parts import train_only
+from bench.registry import METHODS
+
+TASK_ADAPTER = "task"
+
+
+@dataclass(frozen=True)
+class AdapterOptions(TrainOptions):
+    lr: float = 1e-3  # new, zero-initialised layers: the rates the adapter papers use (1e-4..1e-3)
+    size: int | None = None  # bottleneck width; None: hidden width / reduction_factor
+    reduction_factor: int = 16  # the `adapters` library's Houlsby default
+    config: str = "houlsby"  # or pfeiffer
+
+
+def bottleneck_size(model, options) -> int:
+    size = options.size or model.config.hidden_size // options.reduction_factor
+    if size < 1:
+        raise UsageError(f"adapter: bottleneck size must be at least 1, got {size}")
+    return size
+
+
+@METHODS.register("adapter", options=AdapterOptions, family="peft", stage="train",
+                  paper="Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP")
+def adapter(model, options: AdapterOptions, ctx):
+    add_adapter(model, TASK_ADAPTER, bottleneck_size(model, options), options.config)
+    set_active(model, [TASK_ADAPTER])
+    train_only(model, lambda name: is_adapter_parameter(name, TASK_ADAPTER))
+    return ctx.train(model, options)
