@@ -32,6 +32,7 @@ class StageContext:
     device: str
     train_features: list | None = None
     workdir: str | None = None
+    data_dir: str | None = None  # resolved by the runner (flag, BENCH_DATA_DIR, else the hub)
     records: dict = field(default_factory=dict)  # stages add sections to the record here
     cache_key: str | None = None  # set by the runner per stage: where this prefix's weights live
 

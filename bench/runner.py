@@ -106,7 +106,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     source = resolve(cell.model)
     model = load_model(source, task)
     base = TorchArtifact(model).parameters()
-    ctx = StageContext(cell=cell, task=task, tokenizer=None, device=device, workdir=workdir)
+    ctx = StageContext(cell=cell, task=task, tokenizer=None, device=device, workdir=workdir, data_dir=data_dir)
     if not cell.arch_only:
         from bench.data import encode
 

@@ -48,6 +48,8 @@ class GlueTask:
     label_names: tuple[str, ...] | None  # class id i is label_names[i]; None for regression
     metrics: tuple[str, ...]  # every official metric, primary first
     header: bool = True  # CoLA's files have none
+    root: str = "glue"  # folder of the data dir holding the task folders (plue: Portuguese GLUE)
+    hub_dataset: str = HUB_DATASET
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -71,7 +73,7 @@ class GlueTask:
     def _local_path(self, data_dir: str, split: str) -> Path:
         # Accept both DIR (holding glue/SST-2/) and DIR = the glue folder itself.
         root = Path(data_dir).expanduser()
-        candidates = [root / "glue" / self.folder, root / self.folder]
+        candidates = [root / self.root / self.folder, root / self.folder]
         folder = next((c for c in candidates if c.is_dir()), candidates[0])
         path = folder / f"{split}.tsv"
         if not path.is_file():
@@ -79,7 +81,7 @@ class GlueTask:
             raise UsageError(
                 f"{self.name}: split file {path} not found; splits there: "
                 f"{', '.join(found) or 'none'}. Expected the GLUE TSV layout "
-                f"DIR/glue/{self.folder}/{split}.tsv"
+                f"DIR/{self.root}/{self.folder}/{split}.tsv"
             )
         return path
 
@@ -133,14 +135,14 @@ class GlueTask:
         try:
             import datasets
 
-            ds = datasets.load_dataset(HUB_DATASET, self.hub_config, split=hub_split)
+            ds = datasets.load_dataset(self.hub_dataset, self.hub_config, split=hub_split)
         except Exception as exc:  # offline, missing package, gated, ...: all mean "no data"
             reason = (str(exc).splitlines() or [""])[0]
             raise UsageError(
                 f"{self.name}: the hub is unreachable or the data is missing "
-                f"({HUB_DATASET} {self.hub_config}/{hub_split}: {type(exc).__name__}: {reason}). "
+                f"({self.hub_dataset} {self.hub_config}/{hub_split}: {type(exc).__name__}: {reason}). "
                 f"Point at local data with --data-dir DIR or BENCH_DATA_DIR=DIR, "
-                f"in the GLUE TSV layout DIR/glue/{self.folder}/{split}.tsv"
+                f"in the GLUE TSV layout DIR/{self.root}/{self.folder}/{split}.tsv"
             ) from exc
         texts = [ds[c] for c in self.hub_text_columns]
         to_label = float if self.kind == "regression" else int
