@@ -61,12 +61,37 @@ def _cpu_attention_formulas() -> dict:
     return {op: cpu_flash_attention_flops}
 
 
+def _cpu_rnn_formulas() -> dict:
+    """FLOP formula for the fused CPU (oneDNN) recurrent layer, also absent from FlopCounterMode.
+
+    nn.LSTM runs one `mkldnn_rnn_layer` call per layer and direction when the sequences of a
+    batch are equally long (always so at the protocol's fixed shapes); unequal lengths take a
+    decomposed path whose addmm calls are counted. Same matmuls either way: per token, the
+    input and recurrent projections, 2 x (in x gates + hidden x gates).
+    """
+    import torch
+
+    def cpu_rnn_layer_flops(input_shape, weight_ih_shape, weight_hh_shape, *args, out_shape=None, **kwargs):
+        tokens = 1
+        for size in input_shape[:-1]:
+            tokens *= size
+        gates_in = weight_ih_shape[0] * weight_ih_shape[1]
+        gates_hidden = weight_hh_shape[0] * weight_hh_shape[1]
+        return 2 * tokens * (gates_in + gates_hidden)
+
+    try:
+        op = torch.ops.aten.mkldnn_rnn_layer
+    except AttributeError:
+        return {}
+    return {op: cpu_rnn_layer_flops}
+
+
 def count_flops(model, inputs: dict) -> FlopsResult:
     """Count the FLOPs of one `model(**inputs)` forward pass under no_grad."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas())
+    counter = FlopCounterMode(display=False, custom_mapping={**_cpu_attention_formulas(), **_cpu_rnn_formulas()})
     with torch.no_grad(), counter:
         model(**inputs)
     batch_size, seq_len = inputs["input_ids"].shape[:2]
