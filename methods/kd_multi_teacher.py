@@ -15,5 +15,6 @@ def kd_multi_teacher(model, options: MultiTeacherOptions, ctx):
     from methods.kd_soft import soft_objective
 
     student = prepare_student(model, options, ctx)
-    refs = teacher_ensemble(ctx.cell, options.teachers, options.teacher_seeds, options.teacher_epochs)
+    refs = teacher_ensemble(ctx.cell, options.teachers, options.teacher_seeds, options.teacher_epochs,
+                            options.teacher_lr)
     return distil(student, options, ctx, refs, soft_objective(options, ctx.task.kind, weights=options.weights))

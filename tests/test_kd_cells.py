@@ -189,3 +189,11 @@ def test_arch_only_kd_cell_measures_the_student_without_a_teacher(fast_spec, fre
     assert record["status"] == "success" and record["params"]["total"] < record["params"]["base_total"]
     assert record["stages"]["distillation"]["teacher_forward_passes"] == 0
     assert not any(fresh_cache.glob("targets-*")) if fresh_cache.exists() else True
+
+
+def test_teacher_learning_rate_selects_the_matching_full_ft_teacher(fast_spec, tiny_glue_dir, fresh_cache):
+    run(fast_spec, tiny_glue_dir, "full-ft(lr=0.001)", seeds=[4])
+    shared = run(fast_spec, tiny_glue_dir, "kd-soft(student=lstm, teacher_lr=0.001)", seeds=[4])
+    default = run(fast_spec, tiny_glue_dir, "kd-soft(student=lstm)", seeds=[4])
+    assert not shared["stages"]["distillation"]["teachers"][0]["trained_in_this_cell"]
+    assert default["stages"]["distillation"]["teachers"][0]["trained_in_this_cell"]  # another teacher: full-ft's default lr

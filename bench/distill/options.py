@@ -36,6 +36,7 @@ class TeacherOptions(StudentOptions):
     teacher: str | None = None  # model alias or path; None: the cell's model, fine-tuned
     teacher_seed: int | None = None  # None: the cell's seed (3 seeds = 3 teachers, each shared)
     teacher_epochs: float | None = None  # None: the cell's budget
+    teacher_lr: float | None = None  # None: full-ft's default; set it as the teacher row's full-ft(lr=...)
     unlabelled: str | None = None  # extra text the teacher labels: "train" (the rest of the split) or a task
     unlabelled_limit: int = 1000
 
@@ -52,6 +53,8 @@ class TeacherOptions(StudentOptions):
             raise UsageError(f"unlabelled_limit must be at least 1, got {self.unlabelled_limit}")
         if self.teacher_epochs is not None and self.teacher_epochs <= 0:
             raise UsageError(f"teacher_epochs must be > 0, got {self.teacher_epochs}")
+        if self.teacher_lr is not None and self.teacher_lr <= 0:
+            raise UsageError(f"teacher_lr must be > 0, got {self.teacher_lr}")
 
 
 @dataclass(frozen=True)

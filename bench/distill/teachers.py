@@ -18,6 +18,7 @@ class TeacherRef:
     model: str
     seed: int
     epochs: float | None = None  # None: the cell's budget
+    lr: float | None = None  # None: full-ft's default
 
     def cell(self, student_cell):
         """The full-ft cell that trains this teacher: same task, budget and device as the student's."""
@@ -26,7 +27,8 @@ class TeacherRef:
         budget = student_cell.budget
         if self.epochs is not None:
             budget = dataclasses.replace(budget, epochs=self.epochs)
-        return dataclasses.replace(student_cell, chain=parse_chain(TEACHER_METHOD), model=self.model,
+        method = {"name": TEACHER_METHOD} if self.lr is None else {"name": TEACHER_METHOD, "lr": self.lr}
+        return dataclasses.replace(student_cell, chain=parse_chain(method), model=self.model,
                                    seed=self.seed, budget=budget, arch_only=False)
 
     def key(self, student_cell) -> str:
@@ -39,12 +41,12 @@ class TeacherRef:
 def the_teacher(cell, options) -> list[TeacherRef]:
     """The one teacher the options of kd-soft, kd-hard and kd-feature name (defaults: the cell's)."""
     seed = cell.seed if options.teacher_seed is None else options.teacher_seed
-    return [TeacherRef(options.teacher or cell.model, seed, options.teacher_epochs)]
+    return [TeacherRef(options.teacher or cell.model, seed, options.teacher_epochs, options.teacher_lr)]
 
 
-def teacher_ensemble(cell, models, seeds, epochs=None) -> list[TeacherRef]:
+def teacher_ensemble(cell, models, seeds, epochs=None, lr=None) -> list[TeacherRef]:
     """Every (model, seed) pair; no models means the cell's model."""
-    return [TeacherRef(model, seed, epochs) for model in (models or (cell.model,)) for seed in seeds]
+    return [TeacherRef(model, seed, epochs, lr) for model in (models or (cell.model,)) for seed in seeds]
 
 
 def teacher_shape(ref: TeacherRef) -> dict:
@@ -86,7 +88,7 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
     trained_here = stats is None
     if trained_here:
         teacher_cell = ref.cell(ctx.cell)
-        options = METHODS.get(TEACHER_METHOD).meta["options"]()
+        options = METHODS.get(TEACHER_METHOD).meta["options"](**teacher_cell.chain[0].options_dict())
         stats = train(teacher, ctx.tokenizer, ctx.train_features, budget=teacher_cell.budget, options=options,
                       seed=ref.seed, device=ctx.device).to_dict()
         store_trained(teacher, key, stats)
