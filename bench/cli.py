@@ -102,14 +102,15 @@ def cmd_table(args) -> int:
     from bench.store import load_records
 
     entry = TABLES.get(args.name)
-    records_dir = Path(args.records) if args.records else RESULTS_DIR / args.name / "records"
+    # A table's runs live in results/<its results folder>/records (several tables may share one).
+    records_dir = Path(args.records) if args.records else RESULTS_DIR / entry.meta.get("results", args.name) / "records"
     table = entry.obj(load_records(records_dir), arch_only=args.arch_only)
     print(table.render(args.format), end="")
     if args.save:
         save_dir = Path(args.save)
         save_dir.mkdir(parents=True, exist_ok=True)
         for fmt, suffix in (("md", "md"), ("csv", "csv")):
-            (save_dir / f"table.{suffix}").write_text(table.render(fmt), encoding="utf-8")
+            (save_dir / f"{args.name}.{suffix}").write_text(table.render(fmt), encoding="utf-8")
     return 0
 
 
@@ -168,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--records", help="records directory (default results/NAME/records)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md")
     p.add_argument("--arch-only", action="store_true", help="only the columns architecture-only cells give")
-    p.add_argument("--save", metavar="DIR", help="also write DIR/table.md and DIR/table.csv")
+    p.add_argument("--save", metavar="DIR", help="also write DIR/NAME.md and DIR/NAME.csv")
     p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("compare", help="compare two records directories; exit 1 on a regression")

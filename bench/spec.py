@@ -33,6 +33,9 @@ class MatrixSpec:
     measure: dict = field(default_factory=dict)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     arch_only: bool = False
+    # Learning rates to try for every chain's first training stage, so methods are compared
+    # at their best rate and equal budget (tables keep the best rate on the dev metric).
+    lr_sweep: tuple[float, ...] = ()
 
 
 def load_spec_file(path: str | Path) -> dict:
@@ -102,6 +105,20 @@ def parse_chain(item) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+def with_lr(chain: tuple[Stage, ...], lr: float) -> tuple[Stage, ...]:
+    """The chain with its first training stage's learning rate set to `lr`."""
+    from bench.registry import METHODS
+
+    if lr <= 0:
+        raise UsageError(f"lr_sweep: learning rates must be positive, got {lr}")
+    for index, stage in enumerate(chain):
+        options = stage.options_dict()
+        if METHODS.get(stage.method).meta.get("stage") == "train" and "lr" in options:
+            changed = Stage(stage.method, tuple(sorted({**options, "lr": float(lr)}.items())))
+            return chain[:index] + (changed,) + chain[index + 1:]
+    return chain  # nothing trains (post-training only): one cell, not one per rate
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -125,6 +142,8 @@ def expand(spec_data: dict) -> list[Cell]:
         resolve(model)
     # Architecture-only cells may have no method: the model as configured is measured.
     chains = [parse_chain(item) for item in spec.methods] or [()]
+    if spec.lr_sweep:
+        chains = list(dict.fromkeys(with_lr(chain, lr) for chain in chains for lr in spec.lr_sweep))
     budget = build(Budget, spec.budget, where="budget")
     measure = build(MeasureSettings, spec.measure, where="measure")
     device = resolve_device(spec.device)

@@ -17,7 +17,9 @@ TASK_ADAPTER = "task"
 
 @dataclass(frozen=True)
 class AdapterOptions(TrainOptions):
-    lr: float = 1e-3  # new, zero-initialised layers: the rates the adapter papers use (1e-4..1e-3)
+    # New, zero-initialised layers. MiniLM-L6, SST-2, 1,000 examples, 63 steps, size 16:
+    # 1e-3 stayed at chance (50.9), 5e-3 reached 77.6 (full fine-tuning 78.1).
+    lr: float = 5e-3
     size: int | None = None  # bottleneck width; None: hidden width / reduction_factor
     reduction_factor: int = 16  # the `adapters` library's Houlsby default
     config: str = "houlsby"  # or pfeiffer

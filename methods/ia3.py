@@ -13,8 +13,9 @@ from methods.lora import TARGETS, family_of
 
 @dataclass(frozen=True)
 class IA3Options(TrainOptions):
-    # Scaling vectors start at one and move slowly: T-Few trained them at 3e-3.
-    lr: float = 3e-3
+    # Scaling vectors start at one and move slowly. MiniLM-L6, SST-2, 1,000 examples,
+    # 63 steps: 3e-3 stayed at chance (51.5), 3e-2 reached 73.7. (T-Few used 3e-3, longer.)
+    lr: float = 3e-2
 
 
 @METHODS.register("ia3", options=IA3Options, family="peft", stage="train", paper="Liu et al. 2022, (IA)^3")

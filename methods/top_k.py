@@ -11,7 +11,9 @@ from bench.registry import METHODS
 
 @dataclass(frozen=True)
 class TopKOptions(TrainOptions):
-    lr: float = 1e-4  # the trained layers are ordinary pretrained weights: full-FT's rate
+    # MiniLM-L6, SST-2, 1,000 examples, k=2: 1e-4 gave 69.6 after 63 steps, 3e-4 gave 80.0
+    # after 100 (fewer weights move, so they may move faster than in full fine-tuning).
+    lr: float = 3e-4
     k: int = 2
 
 

@@ -78,7 +78,7 @@ def _speedup_columns(arch: dict) -> list[tuple[str, int]]:
 
 
 
-@TABLES.register("tinybert", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
+@TABLES.register("tinybert", results="tinybert-arch", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
 def tinybert(records: list[dict], arch_only: bool = False) -> Table:
     """The accuracy table when the records hold trained cells (KD runs), else the architecture table."""
     trained = [r for r in successful(records) if not r["config"]["arch_only"]]

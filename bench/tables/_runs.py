@@ -1,0 +1,94 @@
+"""Grouping records into table cells: one value per (model, task, method) over seeds.
+
+Methods are compared at their best learning rate when a spec swept several (`lr_sweep`):
+the rate with the best mean dev metric is kept, as the papers choose theirs, and the
+table says so. Helpers shared by the PEFT tables.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from bench.report import successful
+
+
+def task_column(task_name: str) -> str:
+    """GLUE's short name (SST-2, MRPC) where the task has one."""
+    from bench.registry import TASKS
+
+    return getattr(TASKS.get(task_name).obj, "folder", task_name) if task_name in TASKS else task_name
+
+
+def ordered_tasks(tasks, order: tuple[str, ...]) -> list[str]:
+    """Tasks in the paper's column order; others after them, by name."""
+    rank = {column: i for i, column in enumerate(order)}
+    return sorted(tasks, key=lambda t: (rank.get(task_column(t), len(order)), t))
+
+
+def primary_value(record: dict) -> float | None:
+    """The task's primary metric; tasks with several dev sets (MNLI m/mm) give their mean."""
+    metric = record["task_meta"]["metric"]
+    values = [v for k, v in record["metrics"].items() if k == metric or k.startswith(metric + "_")]
+    return statistics.fmean(values) if values else None
+
+
+def _chain(record: dict):
+    from bench.cell import Cell
+
+    return Cell.from_dict(record["config"]).chain
+
+
+def method_label(record: dict) -> str:
+    """The chain's label without learning rates: the method a table row names."""
+    from bench.cell import Stage
+
+    stages = [Stage(s.method, tuple(kv for kv in s.options if kv[0] != "lr")) for s in _chain(record)]
+    return " -> ".join(stage.label() for stage in stages) or "none"
+
+
+def learning_rate(record: dict) -> float | None:
+    for stage in _chain(record):
+        if "lr" in stage.options_dict():
+            return stage.options_dict()["lr"]
+    return None
+
+
+def trained_runs(records: list[dict]) -> tuple[dict, dict]:
+    """({(model, task, method): [records of the best rate]}, {same key: {lr: mean}})."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for record in successful(records):
+        if record["config"]["arch_only"] or primary_value(record) is None:
+            continue
+        key = (record["config"]["model"], record["config"]["task"], method_label(record))
+        groups[key][learning_rate(record)].append(record)
+    best, swept = {}, {}
+    for key, by_lr in groups.items():
+        means = {lr: statistics.fmean(primary_value(r) for r in runs) for lr, runs in by_lr.items()}
+        sign = 1 if next(iter(by_lr.values()))[0]["task_meta"]["higher_is_better"] else -1
+        chosen = max(means, key=lambda lr: sign * means[lr])
+        best[key] = by_lr[chosen]
+        swept[key] = means
+    return best, swept
+
+
+def parameter_records(records: list[dict]) -> dict:
+    """{(model, method): record} for trainable counts, architecture-only cells preferred."""
+    chosen = {}
+    for record in sorted(successful(records), key=lambda r: not r["config"]["arch_only"]):
+        chosen.setdefault((record["config"]["model"], method_label(record)), record)
+    return chosen
+
+
+def trainable_without_head(record: dict) -> int:
+    params = record["params"]
+    return params["trainable"] - params.get("trainable_head", 0)
+
+
+def sweep_note(swept: dict) -> str | None:
+    multi = {k: v for k, v in swept.items() if len(v) > 1}
+    if not multi:
+        return None
+    parts = [f"{m} on {task_column(t)}: " + ", ".join(f"{lr:g}={100 * v:.1f}" for lr, v in sorted(means.items()))
+             for (_, t, m), means in sorted(multi.items())]
+    return "Learning rates swept (mean dev metric x100 per rate; the best is shown): " + "; ".join(parts)
