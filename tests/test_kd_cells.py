@@ -197,3 +197,16 @@ def test_teacher_learning_rate_selects_the_matching_full_ft_teacher(fast_spec, t
     default = run(fast_spec, tiny_glue_dir, "kd-soft(student=lstm)", seeds=[4])
     assert not shared["stages"]["distillation"]["teachers"][0]["trained_in_this_cell"]
     assert default["stages"]["distillation"]["teachers"][0]["trained_in_this_cell"]  # another teacher: full-ft's default lr
+
+
+def test_feature_kd_student_ships_with_its_original_attention_kernel(stage_inputs, fresh_cache):
+    # Attention maps need the eager kernel while training; the deployed student keeps the fast one.
+    from bench.registry import METHODS
+    from bench.typed import build
+
+    model, ctx = stage_inputs("glue-sst2", "kd-feature")
+    kernel = model.config._attn_implementation
+    entry = METHODS.get("kd-feature")
+    student = entry.obj(model, build(entry.meta["options"], {"student": "truncate:1"}, where="kd-feature"), ctx)
+    assert student.config._attn_implementation == kernel != "eager"
+    assert ctx.records["distillation"]["teacher_forward_passes"] > 0

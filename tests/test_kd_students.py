@@ -103,3 +103,13 @@ def test_regression_lstm_has_one_output_and_mse(stage_inputs):
     out = student(input_ids=torch.tensor([[2, 10, 3]]), labels=torch.tensor([2.5]))
     assert out.logits.shape == (1, 1)
     assert out.loss.item() == pytest.approx((out.logits[0, 0].item() - 2.5) ** 2, rel=1e-5)
+
+
+def test_cuda_lstm_kernel_is_counted_like_the_cpu_one():
+    # No GPU here: the formula for cuDNN's fused RNN is checked on shapes, as FlopCounterMode passes them.
+    from bench.measure.flops import _rnn_formulas
+
+    formula = _rnn_formulas()[torch.ops.aten._cudnn_rnn]
+    direction = [(24, 8), (24, 6), (24,), (24,)]  # w_ih, w_hh, b_ih, b_hh of an LSTM with E=8, H=6
+    flops = formula((2, 5, 8), direction * 2, 4)  # batch 2 x 5 steps, bidirectional
+    assert flops == 2 * 10 * 2 * (24 * 8 + 24 * 6)

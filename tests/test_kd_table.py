@@ -18,6 +18,8 @@ def record(fast_spec, task, method, seed, metrics, total, p50, kd=None) -> dict:
         "params": {"total": total}, "flops": {"flops": total * 100, "tool": "FlopCounterMode", "convention": "2 x MACs",
                                               "batch_size": 1, "seq_len": 128},
         "latency": {"b1_s128": {"p50": p50, "preset": "quick"}}, "stages": {"distillation": kd} if kd else {},
+        # A KD step costs 10% more than the undistilled student's; the teacher row's steps are its own.
+        "training": [{"s_per_step": p50 / 10 * (1.1 if method.startswith("kd-") else 1.0), "from_cache": False}],
     }
 
 
@@ -86,6 +88,7 @@ def test_notes_say_whether_distillation_helped(kd_records):
     assert "kd-feature beats the undistilled student (same student, same budget) on 1 of 2" in notes
     assert "1 teacher(s)" in notes and "served from the cache" in notes
     assert "Budget:" in notes and "Hardware: Test CPU" in notes
+    assert "median): kd-soft 1.10x, kd-feature 1.10x." in notes
 
 
 def test_arch_only_flag_keeps_the_architecture_table(kd_records):

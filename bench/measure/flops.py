@@ -61,29 +61,38 @@ def _cpu_attention_formulas() -> dict:
     return {op: cpu_flash_attention_flops}
 
 
-def _cpu_rnn_formulas() -> dict:
-    """FLOP formula for the fused CPU (oneDNN) recurrent layer, also absent from FlopCounterMode.
+def _rnn_formulas() -> dict:
+    """FLOP formulas for the fused recurrent kernels, also absent from FlopCounterMode.
 
-    nn.LSTM runs one `mkldnn_rnn_layer` call per layer and direction when the sequences of a
-    batch are equally long (always so at the protocol's fixed shapes); unequal lengths take a
-    decomposed path whose addmm calls are counted. Same matmuls either way: per token, the
-    input and recurrent projections, 2 x (in x gates + hidden x gates).
+    On CPU nn.LSTM runs one oneDNN `mkldnn_rnn_layer` call per layer and direction when the
+    sequences of a batch are equally long (always so at the protocol's fixed shapes; unequal
+    lengths take a decomposed path whose addmm calls are counted); on CUDA one `_cudnn_rnn`
+    call runs every layer. Same matmuls either way: per token, each layer's input and
+    recurrent projections to the gates, 2 x (rows x columns) of every weight matrix.
     """
     import torch
 
-    def cpu_rnn_layer_flops(input_shape, weight_ih_shape, weight_hh_shape, *args, out_shape=None, **kwargs):
-        tokens = 1
-        for size in input_shape[:-1]:
-            tokens *= size
-        gates_in = weight_ih_shape[0] * weight_ih_shape[1]
-        gates_hidden = weight_hh_shape[0] * weight_hh_shape[1]
-        return 2 * tokens * (gates_in + gates_hidden)
+    def tokens(input_shape) -> int:
+        count = 1
+        for size in input_shape[:-1]:  # [T, B, E], [B, T, E] or packed [sum of lengths, E]
+            count *= size
+        return count
 
-    try:
-        op = torch.ops.aten.mkldnn_rnn_layer
-    except AttributeError:
-        return {}
-    return {op: cpu_rnn_layer_flops}
+    def matrices(shapes) -> int:
+        return sum(shape[0] * shape[1] for shape in shapes if len(shape) == 2)  # biases are not matmuls
+
+    def cpu_rnn_layer_flops(input_shape, weight_ih_shape, weight_hh_shape, *args, out_shape=None, **kwargs):
+        return 2 * tokens(input_shape) * matrices([weight_ih_shape, weight_hh_shape])
+
+    def cudnn_rnn_flops(input_shape, weight_shapes, *args, out_shape=None, **kwargs):
+        return 2 * tokens(input_shape) * matrices(weight_shapes)
+
+    formulas = {}
+    for name, formula in (("mkldnn_rnn_layer", cpu_rnn_layer_flops), ("_cudnn_rnn", cudnn_rnn_flops)):
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            formulas[op] = formula
+    return formulas
 
 
 def count_flops(model, inputs: dict) -> FlopsResult:
@@ -91,7 +100,7 @@ def count_flops(model, inputs: dict) -> FlopsResult:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False, custom_mapping={**_cpu_attention_formulas(), **_cpu_rnn_formulas()})
+    counter = FlopCounterMode(display=False, custom_mapping={**_cpu_attention_formulas(), **_rnn_formulas()})
     with torch.no_grad(), counter:
         model(**inputs)
     batch_size, seq_len = inputs["input_ids"].shape[:2]

@@ -128,7 +128,8 @@ def _notes(records, groups, columns, shapes) -> list[str]:
     flops = next((r["flops"] for r in records if r.get("flops")), None)
     if flops:
         notes.append(f"#FLOPs: {flops['tool']}, {flops['convention']}, batch {flops['batch_size']}, sequence length "
-                     f"{flops['seq_len']}. #Params: every parameter, task head included (median over tasks).")
+                     f"{flops['seq_len']}; the published #FLOPs count otherwise (about twice ours for BERT-base, see the "
+                     "architecture table). #Params: every parameter, task head included (median over tasks).")
     if shapes:
         presets = sorted({s.get("preset", "?") for r in records for s in (r.get("latency") or {}).values()})
         notes.append("Speedup: median p50 latency of the teacher over the row's, same device and batch, "
@@ -136,7 +137,28 @@ def _notes(records, groups, columns, shapes) -> list[str]:
                      f"{', '.join(presets)}; 'quick' is indicative only).")
     notes.append(_kd_cost(records))
     notes.extend(_verdicts(groups, columns))
+    step_times = _step_time_ratios(groups)
+    if step_times:
+        notes.append("Time per training step against the undistilled student's (same student, task and seed; "
+                     "median): " + ", ".join(f"{m} {r:.2f}x" for m, r in step_times.items())
+                     + ". Offline KD reads cached teacher outputs, so the teacher costs no step time.")
     return notes
+
+
+def _step_time_ratios(groups: dict) -> dict[str, float]:
+    """Per KD method, the median ratio of its seconds per step to student-only's, freshly trained cells only."""
+    def step_times(group) -> dict:
+        return {(r["config"]["task"], r["config"]["seed"]): r["training"][-1]["s_per_step"] for r in group["records"]
+                if r.get("training") and not r["training"][-1].get("from_cache") and r["training"][-1].get("s_per_step")}
+
+    baselines = {order[:3]: step_times(g) for order, g in groups.items() if order[1] != 0 and order[3] == 0}
+    ratios = defaultdict(list)
+    for order, group in groups.items():
+        baseline = baselines.get(order[:3]) if order[1] != 0 and 0 < order[3] < len(METHOD_ORDER) else None
+        for cell, seconds in step_times(group).items() if baseline else ():
+            if cell in baseline:
+                ratios[METHOD_ORDER[order[3]]].append(seconds / baseline[cell])
+    return {method: statistics.median(ratios[method]) for method in METHOD_ORDER if method in ratios}
 
 
 def _kd_cost(records: list[dict]) -> str:
