@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ GLUE_TASK_NAMES = (
     "glue-mnli", "glue-qnli", "glue-rte", "glue-wnli",
 )
 TRAIN_ROWS, DEV_ROWS = 16, 8
+PLUE_FOLDERS = ("SST-2", "MRPC", "RTE")
 
 # Task -> (folder, pair task?, labels as written in the file; None: STS-B float scores).
 TASK_FILES = {
@@ -72,6 +74,8 @@ def write_tiny_glue(root: Path, train_rows: int = TRAIN_ROWS, dev_rows: int = DE
                 label = f"{rng.uniform(0, 5):.3f}" if labels is None else labels[i % len(labels)]
                 rows.append((sentence(rng), sentence(rng) if pair else None, label))
             write_split(root / "glue" / folder / f"{split}.tsv", folder, rows)
+    for folder in PLUE_FOLDERS:  # Portuguese GLUE has the same layout (here: the same rows)
+        shutil.copytree(root / "glue" / folder, root / "plue" / folder, dirs_exist_ok=True)
     return root
 
 
