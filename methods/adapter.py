@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.bottleneck import add_adapter, is_adapter_parameter, set_active
 from bench.errors import UsageError
 from bench.method import TrainOptions
 from bench.model_parts import train_only
@@ -35,6 +34,8 @@ def bottleneck_size(model, options) -> int:
 @METHODS.register("adapter", options=AdapterOptions, family="peft", stage="train",
                   paper="Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP")
 def adapter(model, options: AdapterOptions, ctx):
+    from bench.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
+
     add_adapter(model, TASK_ADAPTER, bottleneck_size(model, options), options.config)
     set_active(model, [TASK_ADAPTER])
     train_only(model, lambda name: is_adapter_parameter(name, TASK_ADAPTER))
