@@ -68,16 +68,32 @@ def lora(model, options: LoraOptions, ctx):
 
 @dataclass(frozen=True)
 class MergeOptions:
-    pass
+    atol: float = 1e-4  # max |logit difference| allowed between merged and unmerged models
 
 
 # Merging changes the graph (no LoRA branches): FLOPs are counted on the merged model.
 @METHODS.register("merge-lora", options=MergeOptions, family="peft", stage="post", flops="own",
                   paper="Hu et al. 2021, LoRA (merged weights: no inference latency)")
 def merge_lora(model, options: MergeOptions, ctx):
-    """The base model with the LoRA updates added to its weights; the input stays unmerged."""
+    """The base model with the LoRA updates added to its weights; the input stays unmerged.
+
+    Merging must not change what the model computes: logits of both on the same batch are
+    compared and the stage fails beyond `atol`.
+    """
     import copy
+
+    import torch
+
+    from bench.measure.flops import reference_inputs
 
     if not hasattr(model, "merge_and_unload"):
         raise UsageError("merge-lora follows a lora stage: the model has no LoRA weights to merge")
-    return copy.deepcopy(model).merge_and_unload()
+    merged = copy.deepcopy(model).merge_and_unload().eval()
+    inputs = reference_inputs(model.config.vocab_size, 4, 64, ctx.device)
+    with torch.inference_mode():
+        difference = float((merged(**inputs).logits - model.eval()(**inputs).logits).abs().max())
+    ctx.records["merge_lora"] = {"max_abs_logit_diff": difference, "atol": options.atol}
+    if difference > options.atol:
+        raise RuntimeError(f"merge-lora: merged logits differ from the unmerged model's by {difference:.2e} "
+                           f"(> atol {options.atol})")
+    return merged

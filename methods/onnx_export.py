@@ -79,12 +79,26 @@ def _logits_module(model, names: list[str]):
     return Logits()
 
 
+def reject_torch_quantised(model) -> None:
+    """torch's exporters have no ONNX form for its quantised kernels (quantized::linear_dynamic):
+    name the chain that gives the same result instead of failing deep in the exporter."""
+    from bench.errors import UsageError
+
+    quantised = sorted({type(m).__module__ for m in model.modules() if ".quantized" in type(m).__module__})
+    if quantised:
+        raise UsageError(
+            f"onnx: the model holds PyTorch quantised layers ({', '.join(quantised)}), which torch's ONNX "
+            "exporters cannot export. Export the fp32 model and quantise in ONNX Runtime instead: "
+            "'... -> onnx -> ort-int8-dynamic' (or ort-int8-static).")
+
+
 def export_onnx(model, path, sample: dict, opset: int = 17, dynamo: bool = False) -> Path:
     """Write `model` (not modified) to `path` with dynamic batch and sequence axes."""
     import copy
 
     import torch
 
+    reject_torch_quantised(model)
     copied = copy.deepcopy(model).to("cpu").eval()
     if hasattr(copied, "set_attn_implementation"):
         try:

@@ -74,8 +74,9 @@ def test_published_rows_follow_ours_with_their_columns(kd_records):
 
     table = TABLES.get("tinybert").obj(kd_records)
     published = {r["System"]: r for r in table.rows if r["Source"] == "published (test)"}
-    assert published["TinyBERT4"]["SST-2 (acc)"] == "92.6" and published["TinyBERT4"]["#Params"] == "14.5M"
-    assert published["BERT-base (teacher)"]["STS-B (Spearman)"] == "85.2"
+    assert published["TinyBERT4"]["#Params"] == "14.5M"
+    # Only the columns the tutorial prints (MNLI, QQP) carry published figures.
+    assert published["TinyBERT4"]["SST-2 (acc)"] == "-"
     assert table.rows[-1]["Source"] == "published (test)"
 
 

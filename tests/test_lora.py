@@ -78,5 +78,6 @@ def test_lora_merge_chain_runs_as_one_cell(fast_spec, tiny_glue_dir):
     record = run_cell(cell, data_dir=str(tiny_glue_dir))
     assert record["status"] == "success"
     assert record["retention"]["retention"] == pytest.approx(1.0)
+    assert record["stages"]["merge_lora"]["max_abs_logit_diff"] <= 1e-4
     assert record["flops"]["flops_source"] == "final"
     assert record["training"][0]["trainable_parameters"] < record["params"]["total"] / 2

@@ -153,3 +153,27 @@ def test_dynamo_exporter_passes_parity_and_saves_its_external_data(tiny_model_di
     assert ctx.records["onnx"]["exporter"] == "dynamo" and ctx.records["onnx"]["max_abs_diff"] <= 1e-4
     saved = artifact.save(tmp_path / "saved")
     assert saved == sum(p.stat().st_size for p in (tmp_path / "saved").iterdir()) > 0
+
+
+def test_lora_merge_onnx_int8_chain_runs_as_one_cell(fast_spec, tiny_glue_dir):
+    """Train LoRA, fold it in, export, quantise to int8 in ONNX Runtime: one cell, one record."""
+    from bench.runner import run_cell
+    from bench.spec import expand
+
+    (cell,) = expand(fast_spec(tasks=["glue-sst2"], methods=["lora(r=2) -> merge-lora -> onnx -> ort-int8-dynamic"]))
+    record = run_cell(cell, data_dir=str(tiny_glue_dir))
+    assert record["status"] == "success", record.get("error")
+    assert record["model_meta"]["runtime"] == "onnxruntime"
+    assert record["retention"] is not None and record["training"][0]["trainable_parameters"] > 0
+    assert record["stages"]["merge_lora"]["max_abs_logit_diff"] <= 1e-4
+
+
+def test_exporting_torch_int8_layers_names_the_chain_that_works(stage_inputs):
+    from bench.errors import UsageError
+    from bench.registry import METHODS
+    from bench.typed import build
+
+    model, ctx = stage_inputs("glue-sst2")
+    quantised = METHODS.get("int8-dynamic").obj(model, build(METHODS.get("int8-dynamic").meta["options"], {}, where="q"), ctx)
+    with pytest.raises(UsageError, match="-> onnx -> ort-int8-dynamic"):
+        METHODS.get("onnx").obj(quantised, build(METHODS.get("onnx").meta["options"], {}, where="onnx"), ctx)
