@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.report import successful
+from bench.report import mean_std, successful
 
 
 def task_column(task_name: str) -> str:
@@ -92,3 +92,25 @@ def sweep_note(swept: dict) -> str | None:
     parts = [f"{m} on {task_column(t)}: " + ", ".join(f"{lr:g}={100 * v:.1f}" for lr, v in sorted(means.items()))
              for (_, t, m), means in sorted(multi.items())]
     return "Learning rates swept (mean dev metric x100 per rate; the best is shown): " + "; ".join(parts)
+
+
+def _average(values: list) -> str:
+    return f"{statistics.fmean(values):.1f}" if values and None not in values else "-"
+
+
+def score_columns(runs: dict, model: str, method: str, tasks: list[str]) -> dict:
+    """Each task's metric x100 as mean ± std over seeds, and their average ('Avg')."""
+    columns, means = {}, []
+    for task in tasks:
+        values = [primary_value(r) for r in runs.get((model, task, method), [])]
+        columns[task_column(task)] = mean_std(values)
+        means.append(100 * statistics.fmean(values) if values else None)
+    columns["Avg"] = _average(means)
+    return columns
+
+
+def published_columns(by_column: dict, tasks: list[str]) -> dict:
+    """A paper's figures for the task columns shown, and their average over those columns."""
+    columns = {task_column(t): str(by_column.get(task_column(t), "-")) for t in tasks}
+    columns["Avg"] = _average([by_column.get(task_column(t)) for t in tasks])
+    return columns

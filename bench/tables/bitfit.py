@@ -6,11 +6,9 @@ that column): trainable parameters without the task head, over the model's total
 
 from __future__ import annotations
 
-import statistics
-
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std
-from bench.tables._runs import (ordered_tasks, parameter_records, primary_value, sweep_note, task_column,
+from bench.report import Table, describe_budget, describe_hardware
+from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, score_columns, sweep_note,
                                 trainable_without_head, trained_runs)
 
 METHODS = {"full-ft": "Full-FT", "bitfit": "BitFit"}
@@ -50,19 +48,10 @@ def bitfit(records: list[dict], arch_only: bool = False) -> Table:
             if arch_only:
                 rows.append(row)
                 continue
-            means = []
-            for task in tasks:
-                values = [primary_value(r) for r in runs.get((model, task, method), [])]
-                row[task_column(task)] = mean_std(values)
-                means.append(statistics.fmean(values) if values else None)
-            row["Avg"] = f"{100 * statistics.fmean(means):.1f}" if means and None not in means else "-"
-            rows.append(row)
+            rows.append(dict(row, **score_columns(runs, model, method, tasks)))
             if pub:
-                published = {"Model": f"{model} (published)", "Method": shown, "%Param": pub[0], "%Param pub.": pub[0]}
-                published.update({task_column(t): f"{pub[1].get(task_column(t), '-')}" for t in tasks})
-                shown_pub = [pub[1][task_column(t)] for t in tasks if task_column(t) in pub[1]]
-                published["Avg"] = f"{statistics.fmean(shown_pub):.1f}" if len(shown_pub) == len(tasks) and tasks else "-"
-                rows.append(published)
+                rows.append(dict({"Model": f"{model} (published)", "Method": shown, "%Param": pub[0],
+                                  "%Param pub.": pub[0]}, **published_columns(pub[1], tasks)))
     notes = [describe_hardware(records), describe_budget(records),
              "%Param: trainable parameters without the task head (which every method trains) over all of the "
              "model's parameters, from architecture-only cells where present (BitFit trains every Linear bias "

@@ -9,9 +9,9 @@ from __future__ import annotations
 import statistics
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std
-from bench.tables._runs import (method_label, ordered_tasks, parameter_records, primary_value, sweep_note,
-                                task_column, trainable_without_head, trained_runs)
+from bench.report import Table, describe_budget, describe_hardware
+from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, score_columns, sweep_note,
+                                trainable_without_head, trained_runs)
 
 TASK_ORDER = ("MNLI", "SST-2", "MRPC", "CoLA", "QNLI", "QQP", "RTE", "STS-B")
 ROW_ORDER = ("full-ft", "bitfit", "adapter", "lora", "ia3", "top-k")
@@ -59,12 +59,7 @@ def lora(records: list[dict], arch_only: bool = False) -> Table:
             row = {"Model": model, "Method": row_name(method),
                    "# Trainable": f"{trainable_without_head(record) / 1e6:.2f}M", "# Trainable pub.": pub[0] if pub else "-"}
             if not arch_only:
-                means = []
-                for task in tasks:
-                    values = [primary_value(r) for r in runs.get((model, task, method), [])]
-                    row[task_column(task)] = mean_std(values)
-                    means.append(statistics.fmean(values) if values else None)
-                row["Avg"] = f"{100 * statistics.fmean(means):.1f}" if means and None not in means else "-"
+                row.update(score_columns(runs, model, method, tasks))
                 mine = [r for (m, _, meth), rs in runs.items() if m == model and meth == method for r in rs]
                 step = _median(r["training"][0].get("s_per_step") for r in mine)
                 rss = _median(r["memory"]["train_peak_rss_bytes"] for r in mine)
@@ -72,13 +67,8 @@ def lora(records: list[dict], arch_only: bool = False) -> Table:
                 row["train peak RSS (MiB)"] = f"{rss / 2**20:.0f}" if rss else "-"
             rows.append(row)
             if pub and not arch_only:
-                published = {"Model": f"{model} (published)", "Method": row_name(method), "# Trainable": pub[0],
-                             "# Trainable pub.": pub[0]}
-                by_task = dict(zip(TASK_ORDER, pub[1]))
-                published.update({task_column(t): f"{by_task.get(task_column(t), '-')}" for t in tasks})
-                shown = [by_task[task_column(t)] for t in tasks if task_column(t) in by_task]
-                published["Avg"] = f"{statistics.fmean(shown):.1f}" if tasks and len(shown) == len(tasks) else "-"
-                rows.append(published)
+                rows.append(dict({"Model": f"{model} (published)", "Method": row_name(method), "# Trainable": pub[0],
+                                  "# Trainable pub.": pub[0]}, **published_columns(dict(zip(TASK_ORDER, pub[1])), tasks)))
     notes = [describe_hardware(records), describe_budget(records),
              "# Trainable: parameters the method trains, without the task head (every method trains it), "
              "from architecture-only cells where present. Adapter rows: Houlsby adapters (two per layer) of the "

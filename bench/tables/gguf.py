@@ -1,0 +1,41 @@
+"""GGUF table: a decoder served by llama.cpp from its GGUF file against PyTorch fp32."""
+
+from __future__ import annotations
+
+from bench.registry import TABLES
+from bench.report import Table, describe_hardware, successful
+
+
+@TABLES.register("gguf", results="gguf", title="llama.cpp (GGUF) against PyTorch fp32 generation",
+                 paper="llama.cpp / GGUF")
+def gguf(records: list[dict], arch_only: bool = False) -> Table:
+    rows, measured = [], []
+    for record in successful(records):
+        stage = (record.get("stages") or {}).get("gguf")
+        if not stage:
+            continue
+        measured.append(record)
+        for runtime, key, size in (("llama.cpp " + stage["file"].rsplit(".", 2)[-2], "llama_cpp", stage["file_bytes"]),
+                                   ("PyTorch fp32 (dequantised GGUF)", "torch_fp32", None)):
+            result = stage[key]
+            rows.append({
+                "Model": record["config"]["model"],
+                "Runtime": runtime,
+                "File (MB)": f"{size / 1e6:.1f}" if size else "-",
+                f"TTFT, {stage['prompt_tokens']}-token prompt (ms)": f"{result['ttft_ms']:.1f}",
+                "Decode tokens/s": f"{result['decode_tokens_per_s']:.1f}",
+                "TTFT speedup": f"{stage['ttft_speedup']:.2f}x" if key == "llama_cpp" else "1.00x",
+                "Decode speedup": f"{stage['decode_speedup']:.2f}x" if key == "llama_cpp" else "1.00x",
+                "Greedy tokens equal": (f"{100 * stage['greedy_token_agreement']:.0f}% "
+                                        f"(first {stage['greedy_identical_prefix']} identical)") if key == "llama_cpp" else "-",
+            })
+    notes = [describe_hardware(measured)]
+    if measured:
+        stage = measured[0]["stages"]["gguf"]
+        notes.append(f"Median of {stage['runs']} runs after a warm-up; {stage['new_tokens']} greedy tokens; "
+                     f"{stage['threads']} threads for both runtimes; llama-cpp-python {stage['llama_cpp_version']}, "
+                     f"extra (AMX/repacked) weight buffers {'on' if stage['extra_buffers'] else 'off'}. TTFT: prompt "
+                     "prefill plus the first token; decode tokens/s: the tokens after the first over their time. "
+                     "Both runtimes get the same prompt token ids; PyTorch runs the GGUF weights dequantised to fp32, "
+                     "so 'greedy tokens equal' measures what the 4-bit format changes.")
+    return Table("GGUF / llama.cpp", rows, notes)
