@@ -46,3 +46,21 @@ def test_gguf_cell_times_llamacpp_against_torch_fp32(fast_spec, tiny_glue_dir):
         assert gguf[runtime]["ttft_ms"] > 0 and gguf[runtime]["decode_tokens_per_s"] > 0
     # Q4_1 against its own fp32 dequantisation: the first greedy tokens should mostly agree.
     assert gguf["greedy_token_agreement"] >= 0.5
+
+
+def test_gguf_table_puts_llamacpp_beside_torch():
+    from bench.registry import TABLES
+    from tests.test_compare_tables import PROVENANCE
+
+    stage = {"file": "SmolLM2-135M-Instruct.Q4_1.gguf", "file_bytes": 98_000_000, "threads": 2, "prompt_tokens": 128,
+             "new_tokens": 32, "runs": 5, "llama_cpp": {"ttft_ms": 50.0, "decode_tokens_per_s": 100.0},
+             "torch_fp32": {"ttft_ms": 150.0, "decode_tokens_per_s": 25.0}, "ttft_speedup": 3.0,
+             "decode_speedup": 4.0, "greedy_token_agreement": 0.75, "greedy_identical_prefix": 10,
+             "llama_cpp_version": "0.3.36", "extra_buffers": False}
+    record = {"status": "success", "config": {"model": "smollm2-135m"}, "device": "cpu", "provenance": PROVENANCE,
+              "stages": {"gguf": stage}}
+    table = TABLES.get("gguf").obj([record])
+    ours, torch_row = table.rows
+    assert ours["Runtime"] == "llama.cpp Q4_1" and ours["File (MB)"] == "98.0"
+    assert ours["Decode speedup"] == "4.00x" and ours["Greedy tokens equal"] == "75% (first 10 identical)"
+    assert torch_row["Decode tokens/s"] == "25.0" and torch_row["TTFT speedup"] == "1.00x"
