@@ -101,3 +101,13 @@ def test_committed_arch_records_give_the_published_parameter_columns():
     assert bitfit[("bert-base", "BitFit")] == "0.09%" and bitfit[("bert-large", "BitFit")] == "0.08%"
     lora = {(r["Model"], r["Method"]): r["# Trainable"] for r in TABLES.get("lora").obj(records, arch_only=True).rows}
     assert abs(float(lora[("roberta-base", "LoRA")].rstrip("M")) - 0.3) <= 0.02
+
+
+def test_adapter_swap_table_reports_bytes_and_times_per_task():
+    records = records_for({"tasks": ["glue-sst2"], "methods": ["lora -> adapter-swap"]}, lambda cell: 0.8)
+    records[0]["stages"]["adapter_swap"] = {"tasks": 4, "delta_parameters": 296_066, "bytes_per_task": 1_186_000,
+                                            "load_ms_p50": 0.8, "switch_ms_p50": 0.12, "restored_exactly": True}
+    records[0]["size"] = {"model_bytes": 90_900_000}
+    (row,) = TABLES.get("adapter-swap").obj(records).rows
+    assert row["Method"] == "lora" and row["Bytes per task (MB)"] == "1.19" and row["Whole model (MB)"] == "90.9"
+    assert row["Switch in memory (ms)"] == "0.12" and row["Restored exactly"] == "yes"

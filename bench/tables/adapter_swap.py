@@ -1,0 +1,36 @@
+"""Adapter swapping: what serving several tasks from one base model costs per task."""
+
+from __future__ import annotations
+
+from bench.registry import TABLES
+from bench.report import Table, describe_hardware, successful
+from bench.tables._runs import method_label
+
+
+@TABLES.register("adapter-swap", results="adapter-swap", title="One base model, several task deltas",
+                 paper="Houlsby et al. 2019; Hu et al. 2021")
+def adapter_swap(records: list[dict], arch_only: bool = False) -> Table:
+    rows, measured = [], []
+    for record in successful(records):
+        swap = (record.get("stages") or {}).get("adapter_swap")
+        if not swap:
+            continue
+        measured.append(record)
+        model_bytes = (record.get("size") or {}).get("model_bytes")
+        rows.append({
+            "Task": record["config"]["task"],
+            "Model": record["config"]["model"],
+            "Method": method_label(record).replace(" -> adapter-swap", ""),
+            "Delta parameters": f"{swap['delta_parameters'] / 1e6:.3f}M",
+            "Bytes per task (MB)": f"{swap['bytes_per_task'] / 1e6:.2f}",
+            "Whole model (MB)": f"{model_bytes / 1e6:.1f}" if model_bytes else "-",
+            "Load from disk (ms)": f"{swap['load_ms_p50']:.2f}",
+            "Switch in memory (ms)": f"{swap['switch_ms_p50']:.2f}",
+            "Restored exactly": "yes" if swap["restored_exactly"] else "NO",
+        })
+    notes = [describe_hardware(measured),
+             "A task's delta is every tensor its training stage trained (the task head included), saved as "
+             "safetensors. Load: reading one task's delta file (p50); switch: copying a loaded delta into the live "
+             "model (p50). After the timings the model is switched back to the first task and its logits must equal "
+             "the originals bit for bit."]
+    return Table("Adapter swapping", rows, notes)
