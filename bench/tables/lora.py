@@ -34,8 +34,12 @@ def row_name(method: str) -> str:
 
 
 def _order(method: str) -> tuple:
+    """Paper row order; within a method by its numbers (size=8 before size=24)."""
+    import re
+
     base = method.split("(")[0]
-    return (ROW_ORDER.index(base) if base in ROW_ORDER else len(ROW_ORDER), method)
+    numbers = tuple(float(n) for n in re.findall(r"\d+(?:\.\d+)?", method))
+    return (ROW_ORDER.index(base) if base in ROW_ORDER else len(ROW_ORDER), numbers, method)
 
 
 def _median(values):
