@@ -98,11 +98,5 @@ def set_active(model, names: list[str]) -> None:
         layer.active = [n for n in names if n in layer.adapters]
 
 
-def adapter_state(model, name: str) -> dict[str, torch.Tensor]:
-    """The tensors of adapter `name`, keyed by their place (portable across models)."""
-    marker = f".adapters.{name}."
-    return {k: v for k, v in model.state_dict().items() if marker in k}
-
-
 def is_adapter_parameter(parameter_name: str, name: str) -> bool:
     return f".adapters.{name}." in parameter_name
