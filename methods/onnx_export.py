@@ -80,14 +80,17 @@ def _logits_module(model, names: list[str]):
 
 
 def reject_torch_quantised(model) -> None:
-    """torch's exporters have no ONNX form for its quantised kernels (quantized::linear_dynamic):
-    name the chain that gives the same result instead of failing deep in the exporter."""
+    """torch's exporters have no ONNX form for its quantised kernels (quantized::linear_dynamic,
+    torchao's int8 tensors): name the chain that gives the same result instead of failing deep
+    in the exporter."""
     from bench.errors import UsageError
 
-    quantised = sorted({type(m).__module__ for m in model.modules() if ".quantized" in type(m).__module__})
+    module = getattr(model, "module", model)  # a compiled artifact keeps its eager module
+    quantised = {type(m).__module__ for m in module.modules() if ".quantized" in type(m).__module__}
+    quantised |= {type(p).__module__ for p in module.parameters() if type(p).__module__.startswith("torchao")}
     if quantised:
         raise UsageError(
-            f"onnx: the model holds PyTorch quantised layers ({', '.join(quantised)}), which torch's ONNX "
+            f"onnx: the model holds PyTorch quantised layers ({', '.join(sorted(quantised))}), which torch's ONNX "
             "exporters cannot export. Export the fp32 model and quantise in ONNX Runtime instead: "
             "'... -> onnx -> ort-int8-dynamic' (or ort-int8-static).")
 
@@ -137,6 +140,7 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
 
     if isinstance(model, OrtArtifact):
         return model
+    reject_torch_quantised(model)
     batches = sample_batches(ctx, model.config.vocab_size)
     path = export_onnx(model, stage_dir(ctx, "onnx-") / "model.onnx", batches[0], options.opset, options.dynamo)
     meta = {key: getattr(model.config, key, None) for key in ("model_type", "num_attention_heads", "hidden_size")}

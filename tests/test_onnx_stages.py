@@ -168,12 +168,13 @@ def test_lora_merge_onnx_int8_chain_runs_as_one_cell(fast_spec, tiny_glue_dir):
     assert record["stages"]["merge_lora"]["max_abs_logit_diff"] <= 1e-4
 
 
-def test_exporting_torch_int8_layers_names_the_chain_that_works(stage_inputs):
+@pytest.mark.parametrize("options", [{}, {"compile": False}, {"backend": "torch.ao"}])
+def test_exporting_torch_int8_layers_names_the_chain_that_works(options, stage_inputs):
     from bench.errors import UsageError
     from bench.registry import METHODS
     from bench.typed import build
 
     model, ctx = stage_inputs("glue-sst2")
-    quantised = METHODS.get("int8-dynamic").obj(model, build(METHODS.get("int8-dynamic").meta["options"], {}, where="q"), ctx)
+    quantised = METHODS.get("int8-dynamic").obj(model, build(METHODS.get("int8-dynamic").meta["options"], options, where="q"), ctx)
     with pytest.raises(UsageError, match="-> onnx -> ort-int8-dynamic"):
         METHODS.get("onnx").obj(quantised, build(METHODS.get("onnx").meta["options"], {}, where="onnx"), ctx)

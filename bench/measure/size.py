@@ -28,12 +28,12 @@ def path_bytes(path) -> int:
 
 
 def _safetensors_can_hold(state_dict) -> bool:
-    # safetensors stores plain dense tensors only; packed quantised params
-    # (tuples, dtypes, quantised tensors) need pickle.
+    # safetensors stores plain dense tensors only; packed quantised params (tuples, dtypes,
+    # quantised tensors) and tensor subclasses (torchao's int8 weights) need pickle.
     import torch
 
     return all(
-        isinstance(value, torch.Tensor) and not value.is_quantized and value.layout == torch.strided
+        type(value) in (torch.Tensor, torch.nn.Parameter) and not value.is_quantized and value.layout == torch.strided
         for value in state_dict.values()
     )
 

@@ -17,16 +17,24 @@ FP32 = "fp32 eager"
 
 
 def _variant(record: dict) -> str:
-    """The chain after its training stages (with its sparsity or fraction, default or not);
-    the fp32 eager model when nothing follows them."""
+    """The chain after its training stages, each with its sparsity or fraction (default or not)
+    and the options it changed from their defaults (a backend, an engine); the fp32 eager
+    model when nothing follows them."""
+    import dataclasses
+
     from bench.registry import METHODS
 
     labels = []
     for stage in record["config"]["chain"]:
-        if METHODS.get(stage["method"]).meta.get("stage") != "post":
+        entry = METHODS.get(stage["method"])
+        if entry.meta.get("stage") != "post":
             continue
-        amount = [f"{k}={v}" for k, v in stage["options"] if k in ("sparsity", "fraction")]
-        labels.append(stage["method"] + (f"({','.join(amount)})" if amount else ""))
+        # Records hold JSON: tuples come back as lists.
+        defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                    for f in dataclasses.fields(entry.meta["options"])}
+        shown = [f"{k}={v}" for k, v in stage["options"]
+                 if k in ("sparsity", "fraction") or (k in defaults and v != defaults[k])]
+        labels.append(stage["method"] + (f"({','.join(shown)})" if shown else ""))
     return " -> ".join(labels) or FP32
 
 

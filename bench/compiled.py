@@ -1,0 +1,37 @@
+"""A PyTorch model run through torch.compile (Inductor) for inference, weights frozen.
+
+Inductor's CPU backend uses its prepacked oneDNN linear kernels and GEMM templates only when
+the weights are constants of the graph, which `freezing` makes them (torchao #362), and it
+fuses the element-wise ops between matmuls; eager torchao int8 runs each step as its own op
+and is slower than fp32. The eager module is kept: parameters, size and FLOPs are counted on
+it, and the compiled callable serves prediction and timing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bench.artifact import TorchArtifact
+
+INDUCTOR_OPTIONS = {"freezing": True}
+
+
+class CompiledTorchArtifact(TorchArtifact):
+    runtime = "torch.compile"
+
+    def __init__(self, module, dynamic: bool | None = None):
+        import torch
+
+        super().__init__(module.eval())
+        # Compilation is lazy: each new input shape compiles on its first call (the latency
+        # warm-up absorbs it); `dynamic` None lets dynamo generalise after a second shape.
+        self.compiled = torch.compile(module, dynamic=dynamic, options=dict(INDUCTOR_OPTIONS))
+        self.info = {"backend": "inductor", "dynamic": dynamic, **INDUCTOR_OPTIONS}
+
+    def predictor(self) -> Callable:
+        from bench.predict import torch_predictor
+
+        return torch_predictor(self.compiled)
+
+    def timed_call(self, inputs: dict) -> Callable:
+        return TorchArtifact(self.compiled).timed_call(inputs)
