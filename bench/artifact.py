@@ -53,7 +53,13 @@ class TorchArtifact:
         if hasattr(self.module, "peft_config"):
             self.module.save_pretrained(str(directory))
             return path_bytes(directory)
+        import torch
+
         named = list(self.module.named_parameters())
+        if any(type(p) is not torch.nn.Parameter for _, p in named):
+            # Quantised weights (torchao's int8 tensors) are frozen parameters of a post-training
+            # model, not the untrained part of a fine-tuned one: there is no delta to ship.
+            return None
         delta = {n: p.detach().cpu().contiguous() for n, p in named if p.requires_grad}
         if not delta or len(delta) == len(named):
             return None

@@ -71,6 +71,7 @@ def test_quantised_cells_keep_the_parameter_count(stage, run, fp32):
     assert record["params"]["total"] == fp32["params"]["total"]
     assert record["flops"]["flops"] == fp32["flops"]["flops"]
     assert record["size"]["model_bytes"] < fp32["size"]["model_bytes"]
+    assert record["size"]["delta_bytes"] is None  # nothing trained after full-ft: no delta to ship
     if stage.startswith("int8-dynamic"):
         info = record["stages"]["int8_dynamic"]
         assert info["quantized_modules"] == 6 * LAYERS + 2  # + pooler, classifier
@@ -93,6 +94,7 @@ def test_post_training_table_names_each_int8_backend(run):
     assert set(rows) == {"fp32 eager", "int8-dynamic", "int8-dynamic(backend=torch.ao)"}
     assert rows["fp32 eager"]["retention"] == "1 (reference)"
     assert all(float(rows[v]["speedup b1"]) > 0 for v in rows)
+    assert any("torch.compile" in note and "int8-dynamic" in note for note in table.notes)
 
 
 @pytest.mark.parametrize("options", [{"backend": "torch.ao"}, {"compile": False}])
