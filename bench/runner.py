@@ -129,6 +129,12 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
         if is_post and reference is None:
             reference = model
         options = build(entry.meta["options"], stage.options_dict(), where=f"method {stage.method!r}")
+        if not isinstance(model, torch.nn.Module) and not entry.meta.get("accepts_artifacts"):
+            from bench.errors import UsageError
+
+            raise UsageError(f"{stage.method} needs a PyTorch module, but {cell.chain[index - 1].method} made a "
+                             f"{getattr(model, 'runtime', type(model).__name__)} artifact; put "
+                             f"{stage.method} before {cell.chain[index - 1].method} in the chain")
         ctx.cache_key = prefix_key(cell, index, versions)
         model = entry.obj(model, options, ctx)
         if not is_post or entry.meta.get("flops") == "own":

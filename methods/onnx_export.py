@@ -166,6 +166,7 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
     options=OnnxOptions,
     family="inference-format",
     stage="post",
+    accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime (Microsoft)",
 )
 def onnx_stage(model, options: OnnxOptions, ctx):

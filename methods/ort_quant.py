@@ -157,6 +157,7 @@ def _diff_vs_fp32(fp32, artifact, ctx) -> float:
     options=OrtDynamicOptions,
     family="quantization",
     stage="post",
+    accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime quantization (Microsoft), dynamic int8",
 )
 def ort_int8_dynamic(model, options: OrtDynamicOptions, ctx):
@@ -175,6 +176,7 @@ def ort_int8_dynamic(model, options: OrtDynamicOptions, ctx):
     options=OrtStaticOptions,
     family="quantization",
     stage="post",
+    accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime quantization (Microsoft), static int8 with calibration",
 )
 def ort_int8_static(model, options: OrtStaticOptions, ctx):

@@ -234,3 +234,9 @@ def test_stage_leaves_its_input_module_untouched(stage, stage_inputs):
 def test_bad_options_are_usage_errors_before_any_run(chain, fast_spec):
     with pytest.raises(UsageError):
         expand(fast_spec(methods=[f"full-ft -> {chain}"]))
+
+
+def test_a_module_stage_after_an_artifact_names_the_order_that_works(fast_spec, tiny_glue_dir):
+    (cell,) = expand(fast_spec(tasks=["glue-sst2"], methods=["full-ft -> int8-dynamic -> prune-heads(fraction=0.5)"]))
+    with pytest.raises(UsageError, match="put prune-heads before int8-dynamic"):
+        run_cell(cell, data_dir=str(tiny_glue_dir))
