@@ -5,10 +5,10 @@ bench/affine.py, per output channel) and quantises activations on the fly, so it
 calibration data. Two backends:
 - `torchao` (default): Int8DynamicActivationInt8WeightConfig (per-token activation scales),
   run through torch.compile with frozen weights (bench/compiled.py). Eager torchao ran
-  2.5-3x slower than fp32 eager here; compiled it ran 10.0 ms against 27.0 ms for fp32 eager
-  (MiniLM-L6, batch 1, seq 128, 2 threads).
+  2.5-3x slower than fp32 eager here; compiled it ran 12.2 ms against 26.9 ms for fp32 eager
+  (results/post-training: MiniLM-L6 on SST-2, batch 1, seq 128, 2 threads).
 - `torch.ao`: torch.ao.quantization.quantize_dynamic, eager, per-batch activation scales,
-  with a choice of kernel engine; 15.0 ms in the same measurement. It needs no compiler.
+  with a choice of kernel engine; 15.1 ms in the same run. It needs no compiler.
 Every stage copies its input: the runner evaluates the input as the fp32 reference.
 """
 
