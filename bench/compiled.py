@@ -19,14 +19,15 @@ INDUCTOR_OPTIONS = {"freezing": True}
 class CompiledTorchArtifact(TorchArtifact):
     runtime = "torch.compile"
 
-    def __init__(self, module, dynamic: bool | None = None):
+    def __init__(self, module):
         import torch
 
         super().__init__(module.eval())
         # Compilation is lazy: each new input shape compiles on its first call (the latency
-        # warm-up absorbs it); `dynamic` None lets dynamo generalise after a second shape.
-        self.compiled = torch.compile(module, dynamic=dynamic, options=dict(INDUCTOR_OPTIONS))
-        self.info = {"backend": "inductor", "dynamic": dynamic, **INDUCTOR_OPTIONS}
+        # warm-up absorbs it). Dynamo's default generalises to dynamic shapes after a second
+        # shape, so eval batches padded to many lengths share one graph.
+        self.compiled = torch.compile(module, options=dict(INDUCTOR_OPTIONS))
+        self.info = {"backend": "inductor", **INDUCTOR_OPTIONS}
 
     def predictor(self) -> Callable:
         from bench.predict import torch_predictor

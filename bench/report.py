@@ -73,6 +73,11 @@ def successful(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "success"]
 
 
+def with_stage(records: list[dict], stage: str) -> list[tuple[dict, dict]]:
+    """(record, what the stage recorded) for each successful record in which `stage` ran."""
+    return [(r, r["stages"][stage]) for r in successful(records) if (r.get("stages") or {}).get(stage)]
+
+
 def p50(record: dict | None, batch_size: int) -> float | None:
     """The record's median latency at a batch size, or None when it was not timed."""
     for shape, stats in ((record or {}).get("latency") or {}).items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, successful
+from bench.report import Table, describe_hardware, with_stage
 from bench.tables._runs import method_label
 
 
@@ -11,10 +11,7 @@ from bench.tables._runs import method_label
                  paper="Houlsby et al. 2019; Hu et al. 2021")
 def adapter_swap(records: list[dict], arch_only: bool = False) -> Table:
     rows, measured = [], []
-    for record in successful(records):
-        swap = (record.get("stages") or {}).get("adapter_swap")
-        if not swap:
-            continue
+    for record, swap in with_stage(records, "adapter_swap"):
         measured.append(record)
         model_bytes = (record.get("size") or {}).get("model_bytes")
         rows.append({

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, successful
+from bench.report import Table, describe_hardware, with_stage
 
 
 @TABLES.register("gguf", results="gguf", title="llama.cpp (GGUF) against PyTorch fp32 generation",
                  paper="llama.cpp / GGUF")
 def gguf(records: list[dict], arch_only: bool = False) -> Table:
     rows, measured = [], []
-    for record in successful(records):
-        stage = (record.get("stages") or {}).get("gguf")
-        if not stage:
-            continue
+    for record, stage in with_stage(records, "gguf"):
         measured.append(record)
         for runtime, key, size in (("llama.cpp " + stage["file"].rsplit(".", 2)[-2], "llama_cpp", stage["file_bytes"]),
                                    ("PyTorch fp32 (dequantised GGUF)", "torch_fp32", None)):
