@@ -67,7 +67,7 @@ MODELS = Registry("model")
 TABLES = Registry("table")
 
 # Packages whose every module registers entries on import (DESIGN principle 2).
-PLUGIN_PACKAGES = ("tasks", "methods", "bench.model_zoo", "bench.tables")
+PLUGIN_PACKAGES = ("tasks", "methods", "bench.modeling.zoo", "bench.tables")
 _discovered = False
 
 

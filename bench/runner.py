@@ -37,7 +37,7 @@ def _load_examples(task, split: str, data_dir, limit, shuffle: bool):
 
 def _evaluate(artifact, task, tokenizer, cell, data_dir, device) -> tuple[dict, dict]:
     from bench.data import encode
-    from bench.predict import predict
+    from bench.runtime.predict import predict
 
     metrics, evaluated = {}, {}
     limit = cell.budget.eval_limit
@@ -83,7 +83,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
 
     import torch
 
-    from bench.artifact import TorchArtifact, as_artifact
+    from bench.runtime.artifact import TorchArtifact, as_artifact
     from bench.cache import prefix_key
     from bench.cell import result_versions
     from bench.measure.flops import count_flops, reference_inputs
@@ -91,7 +91,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     from bench.measure.rss_window import reset_rss_peak, rss_peak_bytes
     from bench.measure.threads import set_threads
     from bench.method import StageContext
-    from bench.models import load_model, load_tokenizer, resolve
+    from bench.modeling.load import load_model, load_tokenizer, resolve
     from bench.registry import METHODS, TASKS
     from bench.task import data_dir_from_env
     from bench.typed import build

@@ -129,7 +129,7 @@ def resolve_device(device: str) -> str:
 
 def expand(spec_data: dict) -> list[Cell]:
     """Every cell of the matrix, all names and options validated first (exit 2 on error)."""
-    from bench.models import resolve
+    from bench.modeling.load import resolve
     from bench.registry import TASKS
 
     spec = build(MatrixSpec, spec_data, where="spec")

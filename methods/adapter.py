@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.method import TrainOptions
-from bench.model_parts import train_only
+from bench.modeling.parts import train_only
 from bench.registry import METHODS
 
 TASK_ADAPTER = "task"
@@ -34,7 +34,7 @@ def bottleneck_size(model, options) -> int:
 @METHODS.register("adapter", options=AdapterOptions, family="peft", stage="train",
                   paper="Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP")
 def adapter(model, options: AdapterOptions, ctx):
-    from bench.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
+    from bench.peft_helpers.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
 
     add_adapter(model, TASK_ADAPTER, bottleneck_size(model, options), options.config)
     set_active(model, [TASK_ADAPTER])

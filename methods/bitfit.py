@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.method import TrainOptions
-from bench.model_parts import train_only
+from bench.modeling.parts import train_only
 from bench.registry import METHODS
 
 

@@ -40,7 +40,7 @@ def gguf_path(model_name: str) -> str:
     import glob
     import os
 
-    from bench.models import resolve
+    from bench.modeling.load import resolve
 
     source = resolve(model_name)
     if not source.gguf_file or source.architecture_only:

@@ -16,7 +16,7 @@ def kd_online(model, options: OnlineOptions, ctx):
     from bench.distill.modules import MutualPair
     from bench.distill.offline import prepare_student
     from bench.distill.students import check_same_tokenizer
-    from bench.models import load_model, resolve
+    from bench.modeling.load import load_model, resolve
 
     # The peer is the cell's model as loaded (pretrained, not fine-tuned), copied before a
     # truncated student takes its layers; or another model the options name.

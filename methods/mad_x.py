@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.method import TrainOptions
-from bench.model_parts import is_task_head
+from bench.modeling.parts import is_task_head
 from bench.registry import METHODS, TASKS
 from methods.adapter import TASK_ADAPTER
 
@@ -54,10 +54,10 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
     """Masked-LM on the language's unlabelled text, training only its adapter (and the MLM head)."""
     import random
 
-    from bench.bottleneck import is_adapter_parameter, set_active
+    from bench.peft_helpers.bottleneck import is_adapter_parameter, set_active
     from bench.cache import load_trained, store_trained
     from bench.data import encode
-    from bench.mlm import MaskedLM, mlm_loss_function
+    from bench.peft_helpers.mlm import MaskedLM, mlm_loss_function
     from bench.task import Example
     from bench.train import train
 
@@ -87,7 +87,7 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
 @METHODS.register("mad-x", options=MadXOptions, family="peft", stage="train",
                   paper="Pfeiffer et al. 2020, MAD-X")
 def mad_x(model, options: MadXOptions, ctx):
-    from bench.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
+    from bench.peft_helpers.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
 
     languages = getattr(ctx.task, "languages", None)
     if not languages:

@@ -135,8 +135,8 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
     """Export, open a session and check parity; an OrtArtifact passes through unchanged."""
     import copy
 
-    from bench.ort_artifact import OrtArtifact
-    from bench.predict import torch_predictor
+    from bench.runtime.ort_artifact import OrtArtifact
+    from bench.runtime.predict import torch_predictor
 
     if isinstance(model, OrtArtifact):
         return model

@@ -96,7 +96,7 @@ def calibration_reader(batches: list[dict], input_names: list[str]):
     """An ORT CalibrationDataReader over numpy feeds of the calibration batches."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    from bench.ort_artifact import to_numpy_feed
+    from bench.runtime.ort_artifact import to_numpy_feed
 
     feeds = iter([to_numpy_feed(b, input_names) for b in batches])
 
@@ -124,7 +124,7 @@ def _quantise(model, options, ctx, stage: str, quantise) -> object:
     """Shared path: fp32 artifact, prepared graph, quantised file, artifact, record."""
     import onnx
 
-    from bench.ort_artifact import OrtArtifact
+    from bench.runtime.ort_artifact import OrtArtifact
 
     fp32 = to_onnx_artifact(model, ctx)
     directory = stage_dir(ctx, f"{stage}-")

@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 
 from bench.errors import UsageError
-from bench.model_parts import TASK_HEAD_NAMES
+from bench.modeling.parts import TASK_HEAD_NAMES
 from bench.registry import METHODS
 
 # Modules of the task head, the LM head, and BERT's pooler (which only the head reads).

@@ -1,7 +1,7 @@
 """PyTorch post-training quantisation: dynamic int8 Linear layers, and fp16/bf16 casts.
 
 `int8-dynamic` stores Linear weights as int8 (the symmetric affine mapping of
-bench/affine.py, per output channel) and quantises activations on the fly, so it needs no
+bench/quant/affine.py, per output channel) and quantises activations on the fly, so it needs no
 calibration data. Two backends:
 - `torchao` (default): Int8DynamicActivationInt8WeightConfig (per-token activation scales),
   run through torch.compile with frozen weights (bench/compiled.py). Eager torchao ran
@@ -104,7 +104,7 @@ def _int8_dynamic_torchao(model, options: DynamicInt8Options, ctx):
     }
     if not compiled:
         return copied
-    from bench.compiled import CompiledTorchArtifact
+    from bench.runtime.compiled import CompiledTorchArtifact
 
     return CompiledTorchArtifact(copied)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.method import TrainOptions
-from bench.model_parts import encoder_layers, train_only
+from bench.modeling.parts import encoder_layers, train_only
 from bench.registry import METHODS
 
 

@@ -174,7 +174,7 @@ def stage_inputs(fast_spec, tiny_glue_dir):
     def make(task_name: str = "glue-sst2", method: str = "full-ft"):
         from bench.data import encode
         from bench.method import StageContext
-        from bench.models import load_model, load_tokenizer, resolve
+        from bench.modeling.load import load_model, load_tokenizer, resolve
         from bench.registry import TASKS
         from bench.spec import expand
 

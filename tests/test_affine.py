@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.affine import (
+from bench.quant.affine import (
     INT8, UINT8, affine_params, dequantize, integer_range, quantize, quantize_tensor, tensor_range,
 )
 

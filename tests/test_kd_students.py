@@ -71,10 +71,10 @@ def test_lstm_has_the_hugging_face_calling_convention(lstm):
 
 
 def test_lstm_is_measured_like_any_model(lstm, tmp_path):
-    from bench.artifact import TorchArtifact
+    from bench.runtime.artifact import TorchArtifact
     from bench.data import encode
     from bench.measure.flops import count_flops, reference_inputs
-    from bench.predict import predict
+    from bench.runtime.predict import predict
     from bench.task import Example
 
     student, ctx = lstm

@@ -24,7 +24,7 @@ def xling_dir(tiny_glue_dir, tmp_path_factory):
 
 
 def test_mask_tokens_masks_only_ordinary_tokens_at_bert_rates():
-    from bench.mlm import IGNORE, mask_tokens
+    from bench.peft_helpers.mlm import IGNORE, mask_tokens
 
     ids = torch.randint(10, 1000, (200, 100))
     special = torch.zeros_like(ids, dtype=torch.bool)
@@ -41,7 +41,7 @@ def test_mask_tokens_masks_only_ordinary_tokens_at_bert_rates():
 
 
 def test_masking_never_returns_an_empty_target():
-    from bench.mlm import IGNORE, mask_tokens
+    from bench.peft_helpers.mlm import IGNORE, mask_tokens
 
     ids = torch.tensor([[2, 7, 3]])
     special = torch.tensor([[True, False, True]])
@@ -73,7 +73,7 @@ def test_plue_file_errors_name_the_plue_layout(tmp_path):
 def test_mad_x_trains_language_and_task_adapters_and_swaps(stage_inputs, xling_dir, fast_spec):
     import dataclasses
 
-    from bench.bottleneck import adapted_layers
+    from bench.peft_helpers.bottleneck import adapted_layers
 
     model, ctx = stage_inputs("glue-sst2", "mad-x")
     ctx = dataclasses.replace(ctx, task=TASKS.get("xling-sst2-en-pt").obj, data_dir=str(xling_dir))

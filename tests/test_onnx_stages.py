@@ -54,7 +54,7 @@ def stage_context(model_dir, data_dir, fast_spec):
     """A loaded model with its head and a StageContext holding the tiny training split."""
     from bench.data import encode
     from bench.method import StageContext
-    from bench.models import load_model, load_tokenizer, resolve
+    from bench.modeling.load import load_model, load_tokenizer, resolve
 
     (cell,) = expand(fast_spec(tasks=[TASK], models=[str(model_dir)]))
     task = TASKS.get(TASK).obj
@@ -97,8 +97,8 @@ def test_onnx_logits_match_pytorch_and_input_is_unchanged(tiny_model_dir, tiny_g
     import torch
 
     from bench.data import collate
-    from bench.ort_artifact import OrtArtifact
-    from bench.predict import torch_predictor
+    from bench.runtime.ort_artifact import OrtArtifact
+    from bench.runtime.predict import torch_predictor
 
     model, ctx = stage_context(tiny_model_dir, tiny_glue_dir, fast_spec)
     before = {k: v.clone() for k, v in model.state_dict().items()}

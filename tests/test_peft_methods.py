@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bench.model_parts import is_task_head
+from bench.modeling.parts import is_task_head
 from bench.registry import METHODS
 from bench.typed import build
 
@@ -90,7 +90,7 @@ def test_adapter_trains_bottlenecks_and_head_only(stage_inputs, config, places):
 
 
 def test_new_adapter_is_the_identity(stage_inputs):
-    from bench.bottleneck import add_adapter, set_active
+    from bench.peft_helpers.bottleneck import add_adapter, set_active
 
     model, _ = stage_inputs("glue-sst2")
     ids = torch.randint(5, 60, (2, 10))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.affine import quantize_tensor
+from bench.quant.affine import quantize_tensor
 from bench.errors import UsageError
 from bench.measure.flops import reference_inputs
 from bench.registry import METHODS
@@ -106,7 +106,7 @@ def test_int8_dynamic_outputs_stay_close_to_fp32(options, stage_inputs):
 
 
 def test_torchao_int8_weights_follow_the_affine_mapping(stage_inputs):
-    """torchao's int8 weights are bench.affine's symmetric per-channel mapping of the fp32 ones."""
+    """torchao's int8 weights are bench.quant.affine's symmetric per-channel mapping of the fp32 ones."""
     model, ctx = fresh(stage_inputs)
     quantized = call("int8-dynamic", model, ctx, compile=False)
     fp32_weight = model.bert.encoder.layer[0].intermediate.dense.weight.detach().numpy()
@@ -119,7 +119,7 @@ def test_torchao_int8_weights_follow_the_affine_mapping(stage_inputs):
 
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_int8_dynamic_weights_follow_the_affine_mapping(per_channel, stage_inputs):
-    """torch's packed int8 weights are exactly bench.affine's symmetric mapping of the fp32 ones."""
+    """torch's packed int8 weights are exactly bench.quant.affine's symmetric mapping of the fp32 ones."""
     model, ctx = fresh(stage_inputs)
     quantized = call("int8-dynamic", model, ctx, backend="torch.ao", per_channel=per_channel)
     fp32_weight = model.bert.encoder.layer[0].intermediate.dense.weight.detach().numpy()

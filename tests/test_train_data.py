@@ -81,7 +81,7 @@ def test_optimizer_steps(n, budget, expected):
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
-    from bench.models import load_tokenizer, resolve
+    from bench.modeling.load import load_tokenizer, resolve
 
     return load_tokenizer(resolve(str(tiny_model_dir)))
 
@@ -130,7 +130,7 @@ def test_collate_gives_float_labels_for_regression(tokenizer):
 
 @pytest.fixture
 def train_setup(tiny_model_dir, tiny_glue_dir, tokenizer):
-    from bench.models import load_model, resolve
+    from bench.modeling.load import load_model, resolve
     from bench.registry import TASKS
 
     task = TASKS.get("glue-sst2").obj

@@ -42,7 +42,7 @@ class TeacherOptions(StudentOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        from bench.models import resolve
+        from bench.modeling.load import resolve
         from bench.registry import TASKS
 
         if self.teacher is not None:
@@ -100,7 +100,7 @@ class MultiTeacherOptions(SoftOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        from bench.models import resolve
+        from bench.modeling.load import resolve
 
         for name in self.teachers:
             resolve(name)
@@ -120,7 +120,7 @@ class OnlineOptions(StudentOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        from bench.models import resolve
+        from bench.modeling.load import resolve
 
         if self.teacher is not None:
             resolve(self.teacher)

@@ -40,7 +40,7 @@ def parse_student(text: str) -> StudentSpec:
         hint = closest(prefix, ["truncate", "lstm"])
         raise UsageError(f"unknown student {text!r}." + (f" Did you mean '{hint}'?" if hint else "")
                          + f" Use {', '.join(FORMS)}.")
-    from bench.models import resolve
+    from bench.modeling.load import resolve
 
     try:
         resolve(text)
@@ -87,7 +87,7 @@ def build_student(model, spec: StudentSpec, ctx):
         from bench.distill.lstm import lstm_student
 
         return lstm_student(model, ctx.task), {"student": "lstm", "embeddings_from": ctx.cell.model}
-    from bench.models import load_model, resolve
+    from bench.modeling.load import load_model, resolve
 
     source = resolve(spec.model)
     if ctx.tokenizer is not None:  # arch-only cells have no tokenizer and feed no text
@@ -98,7 +98,7 @@ def build_student(model, spec: StudentSpec, ctx):
 
 def check_same_tokenizer(source, tokenizer, role: str) -> None:
     """KD here feeds one tokenisation to teacher and student: their vocabularies must agree."""
-    from bench.models import load_tokenizer
+    from bench.modeling.load import load_tokenizer
 
     if source.architecture_only and not source.tokenizer_from:
         vocab_size = source.config.get("vocab_size")

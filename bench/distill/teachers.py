@@ -51,7 +51,7 @@ def teacher_ensemble(cell, models, seeds, epochs=None, lr=None) -> list[TeacherR
 
 def teacher_shape(ref: TeacherRef) -> dict:
     """Layers, width and heads of a teacher, read from its config without loading weights."""
-    from bench.models import resolve
+    from bench.modeling.load import resolve
 
     source = resolve(ref.model)
     if source.architecture_only:
@@ -74,7 +74,7 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
 
     from bench.cache import load_trained, store_trained
     from bench.distill.students import check_same_tokenizer
-    from bench.models import load_model, resolve
+    from bench.modeling.load import load_model, resolve
     from bench.registry import METHODS
     from bench.train import train
 

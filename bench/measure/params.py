@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from bench.measure.result import Result
-from bench.model_parts import is_task_head
+from bench.modeling.parts import is_task_head
 
 
 @dataclass(frozen=True)

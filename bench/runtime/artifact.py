@@ -20,7 +20,7 @@ class TorchArtifact:
         return self.module.config.vocab_size
 
     def predictor(self) -> Callable:
-        from bench.predict import torch_predictor
+        from bench.runtime.predict import torch_predictor
 
         return torch_predictor(self.module)
 

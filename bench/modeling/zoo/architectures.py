@@ -1,7 +1,7 @@
 """Architecture-only models (random init from a config) for the papers' parameter, FLOPs and
 latency columns; their values do not depend on weights. Configs follow the TinyBERT paper."""
 
-from bench.model_source import ModelSource
+from bench.modeling.source import ModelSource
 from bench.registry import MODELS
 
 

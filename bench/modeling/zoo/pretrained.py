@@ -1,6 +1,6 @@
 """Real pretrained models; the two that ship on PyPI work offline."""
 
-from bench.model_source import ModelSource
+from bench.modeling.source import ModelSource
 from bench.registry import MODELS
 
 MODELS.register(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bench.artifact import TorchArtifact
+from bench.runtime.artifact import TorchArtifact
 
 INDUCTOR_OPTIONS = {"freezing": True}
 
@@ -30,7 +30,7 @@ class CompiledTorchArtifact(TorchArtifact):
         self.info = {"backend": "inductor", **INDUCTOR_OPTIONS}
 
     def predictor(self) -> Callable:
-        from bench.predict import torch_predictor
+        from bench.runtime.predict import torch_predictor
 
         return torch_predictor(self.compiled)
 

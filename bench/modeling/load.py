@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bench.errors import UsageError, unknown_name
-from bench.model_source import ModelSource
+from bench.modeling.source import ModelSource
 from bench.registry import MODELS
 
 
