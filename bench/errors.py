@@ -22,3 +22,11 @@ def unknown_name(kind: str, name: str, choices) -> UsageError:
     hint = closest(name, choices)
     did_you_mean = f" Did you mean {hint!r}?" if hint else ""
     return UsageError(f"unknown {kind} {name!r}.{did_you_mean} Valid {kind}s: {', '.join(choices)}")
+
+
+def abridge(text, limit: int = 200) -> str:
+    """An untrusted value shortened for a message: a spec can hold megabytes (PROTOCOL: one line)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]} ... {text[-limit // 4:]} ({len(text):,} characters)"

@@ -125,6 +125,8 @@ def gguf(model, options: GgufOptions, ctx):
     import torch
     import transformers
 
+    from bench.modeling.load import from_pretrained
+
     path = gguf_path(ctx.cell.model)
     try:
         import llama_cpp  # noqa: F401
@@ -133,10 +135,10 @@ def gguf(model, options: GgufOptions, ctx):
                          "llama.cpp when no wheel fits the platform)") from None
     threads = options.threads or torch.get_num_threads()
     directory, name = os.path.split(path)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    tokenizer = from_pretrained(transformers.AutoTokenizer, directory, gguf_file=name)
     prompt = prompt_ids(tokenizer, options.prompt_tokens)
     llm = load_llama(path, options.prompt_tokens + options.new_tokens + 8, threads, options.extra_buffers)
-    reference = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32).eval()
+    reference = from_pretrained(transformers.AutoModelForCausalLM, directory, gguf_file=name, dtype=torch.float32).eval()
     results = {}
     for runtime, timer, engine in (("llama.cpp", time_llamacpp, llm), ("torch fp32", time_torch, reference)):
         timer(engine, prompt, options.new_tokens)  # warm-up

@@ -59,7 +59,9 @@ def teacher_shape(ref: TeacherRef) -> dict:
     else:
         import transformers
 
-        config = transformers.AutoConfig.from_pretrained(source.location()).to_dict()
+        from bench.modeling.load import from_pretrained
+
+        config = from_pretrained(transformers.AutoConfig, source.location()).to_dict()
     return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"],
             "heads": config["num_attention_heads"]}
 

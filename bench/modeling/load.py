@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from bench.errors import UsageError, unknown_name
+from bench.errors import UsageError, abridge, unknown_name
 from bench.modeling.source import ModelSource
 from bench.registry import MODELS
 
@@ -45,6 +45,30 @@ def _gguf_name(directory: str, pattern: str) -> str:
     return os.path.basename(matches[0])
 
 
+REMOTE_CODE_REFUSED = ("asks to run Python code shipped with the model (auto_map or an unknown model_type); "
+                       "this harness never runs a model's own code: use a model of an architecture transformers ships")
+
+
+def _refuse_remote_code(location: str, error: Exception) -> UsageError:
+    """The loader's error in our words: transformers' own message advises enabling remote code."""
+    if "trust_remote_code" in str(error) or "custom code" in str(error):
+        return UsageError(f"model at {location!r} {REMOTE_CODE_REFUSED}")
+    return UsageError(f"cannot load model from {location!r} ({abridge(str(error))}). Offline machines need a "
+                      "local model directory or an installed model package (see `bench list models`).")
+
+
+def from_pretrained(loader, location: str, **kwargs):
+    """`loader.from_pretrained` with remote code off; refusals and unreadable files become UsageErrors.
+
+    Every path that loads a config, tokenizer or model from a directory or hub id goes through
+    here, so no directory with an `auto_map` can run its Python files.
+    """
+    try:
+        return loader.from_pretrained(location, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError) as error:
+        raise _refuse_remote_code(location, error) from None
+
+
 def load_model(source: ModelSource, task=None, task_kind: str = "classification"):
     """The model with the task's head; architecture-only sources get random init (seeded by caller)."""
     import torch
@@ -57,16 +81,10 @@ def load_model(source: ModelSource, task=None, task_kind: str = "classification"
         return head.from_config(config)
     location = source.location()
     # fp32 is the reference every variant is measured against, whatever dtype the file stores.
-    kwargs = dict(trust_remote_code=False, dtype=torch.float32, **_head_kwargs(task))
+    kwargs = dict(dtype=torch.float32, **_head_kwargs(task))
     if source.gguf_file:
         kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
-    try:
-        model = head.from_pretrained(location, **kwargs)
-    except OSError as error:
-        raise UsageError(
-            f"cannot load model {source.name!r} from {location!r} ({error}). Offline machines need a "
-            "local model directory or an installed model package (see `bench list models`)."
-        ) from None
+    model = from_pretrained(head, location, **kwargs)
     if getattr(model.config, "pad_token_id", None) is None and source.arch == "decoder":
         # Decoder classification heads pool the last non-pad token, so a pad id is required.
         model.config.pad_token_id = model.config.eos_token_id
@@ -82,10 +100,10 @@ def load_tokenizer(source: ModelSource):
             raise UsageError(f"architecture-only model {source.name!r} has no tokenizer; it serves --arch-only cells")
         return load_tokenizer(resolve(source.tokenizer_from))
     location = source.location()
-    kwargs = dict(trust_remote_code=False)
+    kwargs = {}
     if source.gguf_file:
         kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(location, **kwargs)
+    tokenizer = from_pretrained(transformers.AutoTokenizer, location, **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
