@@ -83,7 +83,7 @@ class Stage:
 
         from bench.registry import METHODS
 
-        defaults = dataclasses.asdict(METHODS.get(self.method).meta["options"]())
+        defaults = dataclasses.asdict(METHODS.get(self.method).meta.options())
         changed = [(k, v) for k, v in self.options if defaults.get(k, object()) != v]
         if not changed:
             return self.method

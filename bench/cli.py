@@ -36,7 +36,8 @@ def cmd_list(args) -> int:
 
     registry = {"tasks": TASKS, "methods": METHODS, "models": MODELS, "tables": TABLES}[args.kind]
     for entry in registry.entries():
-        meta = {k: v for k, v in entry.meta.items() if k not in ("options",) and v is not None}
+        fields = entry.meta if isinstance(entry.meta, dict) else vars(entry.meta)
+        meta = {k: v for k, v in fields.items() if k not in ("options", "order", "label") and v is not None}
         details = "  ".join(f"{k}={v}" for k, v in meta.items())
         print(f"{entry.name:<26} {details}")
     return 0

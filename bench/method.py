@@ -9,7 +9,47 @@ trained model. Options of training methods extend `TrainOptions`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
+
+Family = Literal["baseline", "peft", "distillation", "quantization", "pruning", "inference-format"]
+StageKind = Literal["train", "post"]
+# FLOPs of a post-training stage: counted on its input graph ("input": quantisation and
+# runtime conversion keep the fp32 graph's FLOPs) or on what it returns ("own": pruning and
+# merging change the graph's shape).
+FlopsRule = Literal["input", "own"]
+# What a stage returns: an fp32 PyTorch module later stages can train, prune or cast, or a
+# reduced one (another dtype, int8 weights, a compiled graph or a runtime session) that only
+# stages accepting artifacts (ONNX Runtime) may follow.
+Makes = Literal["fp32", "reduced"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Everything the harness knows about a method besides its code: one record per method,
+    so tables, validation and `bench list` read the same facts (no parallel name dicts)."""
+
+    options: type  # the frozen options dataclass; its fields carry their help
+    family: Family
+    stage: StageKind
+    paper: str  # one line citing the method's paper
+    label: str  # how a table names the method's row: "BitFit", "soft targets"
+    order: int  # the row order tables use: baselines, PEFT, distillation, post-training
+    flops: FlopsRule = "input"
+    makes: Makes = "fp32"
+    accepts_artifacts: bool = False  # may follow a stage that made a reduced model
+
+    def __post_init__(self):
+        import dataclasses
+        import typing
+
+        from bench.typed import _matches
+
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            if f.name != "options" and not _matches(getattr(self, f.name), hints[f.name])[0]:
+                raise ValueError(f"method metadata {f.name}={getattr(self, f.name)!r} is not {hints[f.name]}")
+        if not dataclasses.is_dataclass(self.options):
+            raise ValueError(f"method options must be a dataclass, got {self.options!r}")
 
 
 @dataclass(frozen=True)

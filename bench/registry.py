@@ -21,14 +21,17 @@ class Entry:
     def __getattr__(self, key):
         # Metadata reads like attributes: entry.family, entry.paper.
         meta = self.__dict__.get("meta", {})
-        if key in meta:
+        if isinstance(meta, dict) and key in meta:
             return meta[key]
+        if not isinstance(meta, dict) and hasattr(meta, key):
+            return getattr(meta, key)
         raise AttributeError(key)
 
 
 class Registry:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, meta_type: type | None = None):
         self.kind = kind
+        self.meta_type = meta_type  # a frozen dataclass that checks each entry's metadata
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, obj: Any = None, **meta) -> Callable | Any:
@@ -37,7 +40,8 @@ class Registry:
         def add(target):
             if name in self._entries:
                 raise ValueError(f"duplicate {self.kind} name {name!r}")
-            self._entries[name] = Entry(name, target, dict(meta))
+            info = self.meta_type(**meta) if self.meta_type else dict(meta)
+            self._entries[name] = Entry(name, target, info)
             return target
 
         return add if obj is None else add(obj)
@@ -61,8 +65,14 @@ class Registry:
         return [self._entries[n] for n in self.names()]
 
 
+def _method_info():
+    from bench.method import MethodInfo  # light: dataclasses and typing only
+
+    return MethodInfo
+
+
 TASKS = Registry("task")
-METHODS = Registry("method")
+METHODS = Registry("method", meta_type=_method_info())
 MODELS = Registry("model")
 TABLES = Registry("table")
 

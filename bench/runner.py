@@ -125,11 +125,11 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     flops_module = model
     for index, stage in enumerate(cell.chain):
         entry = METHODS.get(stage.method)
-        is_post = entry.meta.get("stage") == "post"
+        is_post = entry.meta.stage == "post"
         if is_post and reference is None:
             reference = model
-        options = build(entry.meta["options"], stage.options_dict(), where=f"method {stage.method!r}")
-        if not isinstance(model, torch.nn.Module) and not entry.meta.get("accepts_artifacts"):
+        options = build(entry.meta.options, stage.options_dict(), where=f"method {stage.method!r}")
+        if not isinstance(model, torch.nn.Module) and not entry.meta.accepts_artifacts:
             from bench.errors import UsageError
 
             raise UsageError(f"{stage.method} needs a PyTorch module, but {cell.chain[index - 1].method} made a "
@@ -137,7 +137,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
                              f"{stage.method} before {cell.chain[index - 1].method} in the chain")
         ctx.cache_key = prefix_key(cell, index, versions)
         model = entry.obj(model, options, ctx)
-        if not is_post or entry.meta.get("flops") == "own":
+        if not is_post or entry.meta.flops == "own":
             flops_module = model
     flops_source = "final" if flops_module is model else "reference"
     training = ctx.records.pop("training", [])

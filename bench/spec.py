@@ -100,7 +100,7 @@ def parse_chain(item) -> tuple[Stage, ...]:
         raw = dict(raw)
         name = str(raw.pop("name"))
         entry = METHODS.get(name)
-        options = build(entry.meta["options"], raw, where=f"method {name!r}")
+        options = build(entry.meta.options, raw, where=f"method {name!r}")
         stages.append(Stage(name, tuple(sorted(dataclasses.asdict(options).items()))))
     return tuple(stages)
 
@@ -113,7 +113,7 @@ def with_lr(chain: tuple[Stage, ...], lr: float) -> tuple[Stage, ...]:
         raise UsageError(f"lr_sweep: learning rates must be positive, got {lr}")
     for index, stage in enumerate(chain):
         options = stage.options_dict()
-        if METHODS.get(stage.method).meta.get("stage") == "train" and "lr" in options:
+        if METHODS.get(stage.method).meta.stage == "train" and "lr" in options:
             changed = Stage(stage.method, tuple(sorted({**options, "lr": float(lr)}.items())))
             return chain[:index] + (changed,) + chain[index + 1:]
     return chain  # nothing trains (post-training only): one cell, not one per rate

@@ -32,7 +32,7 @@ def bottleneck_size(model, options) -> int:
 
 
 @METHODS.register("adapter", options=AdapterOptions, family="peft", stage="train",
-                  paper="Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP")
+                  paper="Houlsby et al. 2019, Parameter-Efficient Transfer Learning for NLP", label="Adapter", order=20)
 def adapter(model, options: AdapterOptions, ctx):
     from bench.peft_helpers.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
 

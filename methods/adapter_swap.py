@@ -50,7 +50,7 @@ def switch_to(model, delta: dict) -> None:
 
 
 @METHODS.register("adapter-swap", options=SwapOptions, family="peft", stage="post",
-                  paper="Houlsby et al. 2019 (one shared model, a small delta per task)")
+                  paper="Houlsby et al. 2019 (one shared model, a small delta per task)", label="adapter swapping", order=70)
 def adapter_swap(model, options: SwapOptions, ctx):
     import torch
     from safetensors.torch import load_file, save_file

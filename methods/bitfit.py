@@ -22,7 +22,7 @@ def is_bias(name: str) -> bool:
 
 
 @METHODS.register("bitfit", options=BitFitOptions, family="peft", stage="train",
-                  paper="Ben Zaken et al. 2021, BitFit: Simple Parameter-efficient Fine-tuning")
+                  paper="Ben Zaken et al. 2021, BitFit: Simple Parameter-efficient Fine-tuning", label="BitFit", order=10)
 def bitfit(model, options: BitFitOptions, ctx):
     if not train_only(model, is_bias):
         raise UsageError(f"bitfit: {type(model).__name__} has no bias terms to train")

@@ -19,6 +19,7 @@ class FullFTOptions(TrainOptions):
     family="baseline",
     stage="train",
     paper="Devlin et al. 2019, BERT: Pre-training of Deep Bidirectional Transformers",
+    label="Full-FT", order=0,
 )
 def full_ft(model, options: FullFTOptions, ctx):
     for parameter in model.parameters():

@@ -117,8 +117,8 @@ def _medians(samples: list[tuple[float, float, list[int]]]) -> dict:
             "decode_tokens_per_s": statistics.median(s[1] for s in samples)}
 
 
-@METHODS.register("gguf", options=GgufOptions, family="format", stage="post",
-                  paper="llama.cpp (ggml) via llama-cpp-python; GGUF format")
+@METHODS.register("gguf", options=GgufOptions, family="inference-format", stage="post",
+                  paper="llama.cpp (ggml) via llama-cpp-python; GGUF format", label="llama.cpp GGUF", order=400, makes="reduced")
 def gguf(model, options: GgufOptions, ctx):
     import os
 

@@ -18,7 +18,7 @@ class IA3Options(TrainOptions):
     lr: float = 3e-2
 
 
-@METHODS.register("ia3", options=IA3Options, family="peft", stage="train", paper="Liu et al. 2022, (IA)^3")
+@METHODS.register("ia3", options=IA3Options, family="peft", stage="train", paper="Liu et al. 2022, (IA)^3", label="(IA)^3", order=40)
 def ia3(model, options: IA3Options, ctx):
     from peft import IA3Config, TaskType, get_peft_model
 

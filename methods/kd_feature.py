@@ -35,7 +35,7 @@ def feature_objective(student, options: FeatureOptions, teacher_shape: dict, kin
 
 
 @METHODS.register("kd-feature", options=FeatureOptions, family="distillation", stage="train",
-                  paper="Jiao et al. 2020, TinyBERT: Distilling BERT for Natural Language Understanding")
+                  paper="Jiao et al. 2020, TinyBERT: Distilling BERT for Natural Language Understanding", label="soft targets + hidden/attention (TinyBERT)", order=130)
 def kd_feature(model, options: FeatureOptions, ctx):
     from bench.distill.offline import distil, prepare_student
     from bench.distill.teachers import teacher_shape, the_teacher

@@ -6,7 +6,7 @@ from bench.registry import METHODS
 
 
 @METHODS.register("kd-hard", options=HardOptions, family="distillation", stage="train",
-                  paper="Hinton et al. 2015; Tang et al. 2019, Distilling Task-Specific Knowledge from BERT")
+                  paper="Hinton et al. 2015; Tang et al. 2019, Distilling Task-Specific Knowledge from BERT", label="teacher's labels", order=110)
 def kd_hard(model, options: HardOptions, ctx):
     from bench.distill.losses import teacher_label_objective
     from bench.distill.offline import Objective, distil, prepare_student

@@ -8,7 +8,7 @@ from bench.registry import METHODS
 
 
 @METHODS.register("kd-multi-teacher", options=MultiTeacherOptions, family="distillation", stage="train",
-                  paper="You et al. 2017, Learning from Multiple Teacher Networks")
+                  paper="You et al. 2017, Learning from Multiple Teacher Networks", label="soft targets of several teachers", order=140)
 def kd_multi_teacher(model, options: MultiTeacherOptions, ctx):
     from bench.distill.offline import distil, prepare_student
     from bench.distill.teachers import teacher_ensemble

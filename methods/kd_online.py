@@ -8,7 +8,7 @@ from bench.registry import METHODS
 
 
 @METHODS.register("kd-online", options=OnlineOptions, family="distillation", stage="train",
-                  paper="Zhang et al. 2018, Deep Mutual Learning")
+                  paper="Zhang et al. 2018, Deep Mutual Learning", label="online (mutual learning)", order=150)
 def kd_online(model, options: OnlineOptions, ctx):
     import copy
 

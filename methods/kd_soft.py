@@ -19,7 +19,7 @@ def soft_objective(options: SoftOptions, kind: str, weights=()):
 
 
 @METHODS.register("kd-soft", options=SoftOptions, family="distillation", stage="train",
-                  paper="Hinton et al. 2015, Distilling the Knowledge in a Neural Network")
+                  paper="Hinton et al. 2015, Distilling the Knowledge in a Neural Network", label="soft targets", order=120)
 def kd_soft(model, options: SoftOptions, ctx):
     from bench.distill.offline import distil, prepare_student
     from bench.distill.teachers import the_teacher

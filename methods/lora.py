@@ -50,7 +50,7 @@ def target_modules(model, targets: str) -> str:
     return r".*(" + "|".join(TARGETS[family][n] for n in names) + r")$"
 
 
-@METHODS.register("lora", options=LoraOptions, family="peft", stage="train", paper="Hu et al. 2021, LoRA")
+@METHODS.register("lora", options=LoraOptions, family="peft", stage="train", paper="Hu et al. 2021, LoRA", label="LoRA", order=30)
 def lora(model, options: LoraOptions, ctx):
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -73,7 +73,7 @@ class MergeOptions:
 
 # Merging changes the graph (no LoRA branches): FLOPs are counted on the merged model.
 @METHODS.register("merge-lora", options=MergeOptions, family="peft", stage="post", flops="own",
-                  paper="Hu et al. 2021, LoRA (merged weights: no inference latency)")
+                  paper="Hu et al. 2021, LoRA (merged weights: no inference latency)", label="LoRA merged", order=35)
 def merge_lora(model, options: MergeOptions, ctx):
     """The base model with the LoRA updates added to its weights; the input stays unmerged.
 

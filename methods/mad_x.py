@@ -85,7 +85,7 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
 
 
 @METHODS.register("mad-x", options=MadXOptions, family="peft", stage="train",
-                  paper="Pfeiffer et al. 2020, MAD-X")
+                  paper="Pfeiffer et al. 2020, MAD-X", label="MAD-X", order=60)
 def mad_x(model, options: MadXOptions, ctx):
     from bench.peft_helpers.bottleneck import add_adapter, is_adapter_parameter, set_active  # torch: imported when run
 

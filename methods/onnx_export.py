@@ -168,6 +168,7 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
     stage="post",
     accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime (Microsoft)",
+    label="ONNX Runtime", order=300, makes="reduced",
 )
 def onnx_stage(model, options: OnnxOptions, ctx):
     return to_onnx_artifact(model, ctx, options)

@@ -159,6 +159,7 @@ def _diff_vs_fp32(fp32, artifact, ctx) -> float:
     stage="post",
     accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime quantization (Microsoft), dynamic int8",
+    label="ONNX Runtime int8 dynamic", order=310, makes="reduced",
 )
 def ort_int8_dynamic(model, options: OrtDynamicOptions, ctx):
     from onnxruntime.quantization import quantize_dynamic
@@ -178,6 +179,7 @@ def ort_int8_dynamic(model, options: OrtDynamicOptions, ctx):
     stage="post",
     accepts_artifacts=True,  # an ONNX Runtime artifact from an earlier stage
     paper="ONNX Runtime quantization (Microsoft), static int8 with calibration",
+    label="ONNX Runtime int8 static", order=320, makes="reduced",
 )
 def ort_int8_static(model, options: OrtStaticOptions, ctx):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static

@@ -75,6 +75,7 @@ def sparsity_report(selected: list) -> dict:
     family="pruning",
     stage="post",
     paper="Han et al. 2015, Learning both Weights and Connections for Efficient Neural Networks",
+    label="magnitude pruning", order=230,
 )
 def prune_magnitude(model, options: MagnitudeOptions, ctx):
     import torch

@@ -129,6 +129,7 @@ def _keep_lowest_pruned(scores, fraction: float):
     stage="post",
     flops="own",
     paper="Michel et al. 2019, Are Sixteen Heads Really Better than One?",
+    label="head pruning", order=240,
 )
 def prune_heads(model, options: HeadPruneOptions, ctx):
     import torch
@@ -170,6 +171,7 @@ def prune_heads(model, options: HeadPruneOptions, ctx):
     stage="post",
     flops="own",
     paper="Prasanna et al. 2020, When BERT Plays the Lottery, All Tickets Are Winning",
+    label="FFN pruning", order=250,
 )
 def prune_ffn(model, options: FFNPruneOptions, ctx):
     """Drop the neurons with the smallest ||W_in[j, :]|| * ||W_out[:, j]|| in every layer."""

@@ -73,6 +73,7 @@ def cpu_flags() -> dict:
     family="quantization",
     stage="post",
     paper=QUANT_PAPER,
+    label="int8 dynamic", order=200, makes="reduced",
 )
 def int8_dynamic(model, options: DynamicInt8Options, ctx):
     if options.backend == "torchao":
@@ -168,6 +169,7 @@ def _cast(model, dtype_name: str, ctx):
     family="quantization",
     stage="post",
     paper="Kalamkar et al. 2019, A Study of BFLOAT16 for Deep Learning Training",
+    label="bf16", order=210, makes="reduced",
 )
 def bf16(model, options: CastOptions, ctx):
     return _cast(model, "bfloat16", ctx)
@@ -179,6 +181,7 @@ def bf16(model, options: CastOptions, ctx):
     family="quantization",
     stage="post",
     paper="Micikevicius et al. 2018, Mixed Precision Training",
+    label="fp16", order=220, makes="reduced",
 )
 def fp16(model, options: CastOptions, ctx):
     return _cast(model, "float16", ctx)

@@ -9,7 +9,7 @@ from bench.registry import METHODS
 
 
 @METHODS.register("student-only", options=StudentOptions, family="distillation", stage="train",
-                  paper="Sanh et al. 2019, DistilBERT; Tang et al. 2019, BERT -> BiLSTM (the undistilled student)")
+                  paper="Sanh et al. 2019, DistilBERT; Tang et al. 2019, BERT -> BiLSTM (the undistilled student)", label="none (gold labels only)", order=100)
 def student_only(model, options: StudentOptions, ctx):
     from bench.distill.offline import prepare_student
 

@@ -18,7 +18,7 @@ class TopKOptions(TrainOptions):
 
 
 @METHODS.register("top-k", options=TopKOptions, family="peft", stage="train",
-                  paper="Lee et al. 2019, What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning")
+                  paper="Lee et al. 2019, What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning", label="top-k", order=50)
 def top_k(model, options: TopKOptions, ctx):
     layers = encoder_layers(model)
     if not 1 <= options.k <= len(layers):

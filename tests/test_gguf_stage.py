@@ -15,7 +15,7 @@ needs_smollm2 = pytest.mark.skipif(
 
 
 def options(**values):
-    return build(METHODS.get("gguf").meta["options"], values, where="gguf")
+    return build(METHODS.get("gguf").meta.options, values, where="gguf")
 
 
 def test_a_model_without_gguf_file_is_a_clear_error(stage_inputs):

@@ -207,6 +207,6 @@ def test_feature_kd_student_ships_with_its_original_attention_kernel(stage_input
     model, ctx = stage_inputs("glue-sst2", "kd-feature")
     kernel = model.config._attn_implementation
     entry = METHODS.get("kd-feature")
-    student = entry.obj(model, build(entry.meta["options"], {"student": "truncate:1"}, where="kd-feature"), ctx)
+    student = entry.obj(model, build(entry.meta.options, {"student": "truncate:1"}, where="kd-feature"), ctx)
     assert student.config._attn_implementation == kernel != "eager"
     assert ctx.records["distillation"]["teacher_forward_passes"] > 0

@@ -9,7 +9,7 @@ from bench.typed import build
 
 def run_stage(name, model, ctx, **options):
     entry = METHODS.get(name)
-    return entry.obj(model, build(entry.meta["options"], options, where=name), ctx)
+    return entry.obj(model, build(entry.meta.options, options, where=name), ctx)
 
 
 @pytest.mark.parametrize("targets, adapted", [("q", {"query"}), ("qv", {"query", "value"}),

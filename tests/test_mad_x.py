@@ -79,7 +79,7 @@ def test_mad_x_trains_language_and_task_adapters_and_swaps(stage_inputs, xling_d
     ctx = dataclasses.replace(ctx, task=TASKS.get("xling-sst2-en-pt").obj, data_dir=str(xling_dir))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     entry = METHODS.get("mad-x")
-    options = build(entry.meta["options"], {"mlm_steps": 3, "lr": 1e-2, "mlm_lr": 1e-2}, where="mad-x")
+    options = build(entry.meta.options, {"mlm_steps": 3, "lr": 1e-2, "mlm_lr": 1e-2}, where="mad-x")
     adapted = entry.obj(model, options, ctx)
     languages = ctx.records["mad_x"]["language_adapters"]
     assert set(languages) == {"en", "pt"} and all(s["steps"] == 3 and not s["from_cache"] for s in languages.values())
@@ -116,4 +116,4 @@ def test_mad_x_on_a_monolingual_task_names_the_cross_lingual_ones(stage_inputs):
 
     model, ctx = stage_inputs("glue-sst2", "mad-x")
     with pytest.raises(UsageError, match="xling-sst2-en-pt"):
-        METHODS.get("mad-x").obj(model, build(METHODS.get("mad-x").meta["options"], {}, where="mad-x"), ctx)
+        METHODS.get("mad-x").obj(model, build(METHODS.get("mad-x").meta.options, {}, where="mad-x"), ctx)

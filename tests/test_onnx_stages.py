@@ -67,7 +67,7 @@ def stage_context(model_dir, data_dir, fast_spec):
 
 def run_stage(name: str, model, ctx):
     entry = METHODS.get(name)
-    return entry.obj(model, entry.meta["options"](), ctx)
+    return entry.obj(model, entry.meta.options(), ctx)
 
 
 def test_stages_are_registered_as_post_training():
@@ -149,7 +149,7 @@ def test_int8_stage_leaves_its_input_alone(stage, wider_model_dir, tiny_glue_dir
 def test_dynamo_exporter_passes_parity_and_saves_its_external_data(tiny_model_dir, tiny_glue_dir, fast_spec, tmp_path):
     model, ctx = stage_context(tiny_model_dir, tiny_glue_dir, fast_spec)
     entry = METHODS.get("onnx")
-    artifact = entry.obj(model, entry.meta["options"](dynamo=True), ctx)
+    artifact = entry.obj(model, entry.meta.options(dynamo=True), ctx)
     assert ctx.records["onnx"]["exporter"] == "dynamo" and ctx.records["onnx"]["max_abs_diff"] <= 1e-4
     saved = artifact.save(tmp_path / "saved")
     assert saved == sum(p.stat().st_size for p in (tmp_path / "saved").iterdir()) > 0
@@ -175,6 +175,6 @@ def test_exporting_torch_int8_layers_names_the_chain_that_works(options, stage_i
     from bench.typed import build
 
     model, ctx = stage_inputs("glue-sst2")
-    quantised = METHODS.get("int8-dynamic").obj(model, build(METHODS.get("int8-dynamic").meta["options"], options, where="q"), ctx)
+    quantised = METHODS.get("int8-dynamic").obj(model, build(METHODS.get("int8-dynamic").meta.options, options, where="q"), ctx)
     with pytest.raises(UsageError, match="-> onnx -> ort-int8-dynamic"):
-        METHODS.get("onnx").obj(quantised, build(METHODS.get("onnx").meta["options"], {}, where="onnx"), ctx)
+        METHODS.get("onnx").obj(quantised, build(METHODS.get("onnx").meta.options, {}, where="onnx"), ctx)

@@ -10,7 +10,7 @@ from bench.typed import build
 
 def run_stage(name, model, ctx, **options):
     entry = METHODS.get(name)
-    return entry.obj(model, build(entry.meta["options"], options, where=name), ctx)
+    return entry.obj(model, build(entry.meta.options, options, where=name), ctx)
 
 
 def changes(before: dict, model) -> tuple[set, set]:

@@ -50,7 +50,7 @@ def fresh(stage_inputs):
 
 def call(name: str, model, ctx, **options):
     entry = METHODS.get(name)
-    return entry.obj(model, entry.meta["options"](**options), ctx)
+    return entry.obj(model, entry.meta.options(**options), ctx)
 
 
 def logits(model, seq_len: int = 16):

@@ -16,7 +16,7 @@ VERSIONS = {"torch": "1.0", "transformers": "2.0"}
 
 
 def full_ft_default_lr() -> float:
-    return METHODS.get("full-ft").meta["options"]().lr
+    return METHODS.get("full-ft").meta.options().lr
 
 
 # --- registry ---------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_global_registries_suggest(registry, wrong, right):
 
 def test_every_method_declares_frozen_options_and_a_paper():
     for entry in METHODS.entries():
-        options = entry.meta["options"]
+        options = entry.meta.options
         assert dataclasses.is_dataclass(options) and options.__dataclass_params__.frozen, entry.name
         assert entry.paper, entry.name
 
@@ -176,7 +176,7 @@ def test_chain_string_parsing():
     first, second = (s.options_dict() for s in stages)
     assert first["lr"] == pytest.approx(3e-4) and isinstance(first["lr"], float)
     assert second["lr"] == full_ft_default_lr()
-    assert set(first) == set(second) == {f.name for f in dataclasses.fields(METHODS.get("full-ft").meta["options"])}
+    assert set(first) == set(second) == {f.name for f in dataclasses.fields(METHODS.get("full-ft").meta.options)}
 
 
 def test_chain_forms_are_equivalent():

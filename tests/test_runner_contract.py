@@ -85,7 +85,7 @@ def test_full_ft_changes_the_weights(stage_inputs):
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
 
-    options = entry.meta["options"]()
+    options = entry.meta.options()
     out = entry.obj(model, options, ctx)
 
     after = dict(out.named_parameters())

@@ -90,7 +90,7 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
     trained_here = stats is None
     if trained_here:
         teacher_cell = ref.cell(ctx.cell)
-        options = METHODS.get(TEACHER_METHOD).meta["options"](**teacher_cell.chain[0].options_dict())
+        options = METHODS.get(TEACHER_METHOD).meta.options(**teacher_cell.chain[0].options_dict())
         stats = train(teacher, ctx.tokenizer, ctx.train_features, budget=teacher_cell.budget, options=options,
                       seed=ref.seed, device=ctx.device).to_dict()
         store_trained(teacher, key, stats)

@@ -27,11 +27,11 @@ def _variant(record: dict) -> str:
     labels = []
     for stage in record["config"]["chain"]:
         entry = METHODS.get(stage["method"])
-        if entry.meta.get("stage") != "post":
+        if entry.meta.stage != "post":
             continue
         # Records hold JSON: tuples come back as lists.
         defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
-                    for f in dataclasses.fields(entry.meta["options"])}
+                    for f in dataclasses.fields(entry.meta.options)}
         shown = [f"{k}={v}" for k, v in stage["options"]
                  if k in ("sparsity", "fraction") or (k in defaults and v != defaults[k])]
         labels.append(stage["method"] + (f"({','.join(shown)})" if shown else ""))
