@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, UsageError, abridge
 
 LIST_KINDS = ("tasks", "methods", "models", "tables")
 DEFAULT_RECORDS = Path("runs") / "records"
@@ -14,6 +14,43 @@ DEFAULT_RECORDS = Path("runs") / "records"
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    seeds = []
+    for part in _csv(text):
+        try:
+            seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"--seed: {abridge(repr(part), 40)} is not an integer (e.g. --seed 0,1,2)") from None
+    return seeds
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        return [int(b) for b in _csv(text)]
+    except ValueError:
+        raise UsageError(f"--batch-sizes: {abridge(repr(text), 40)} is not a list of integers (e.g. 1,32)") from None
+
+
+def _positive_seconds(text: str) -> float:
+    """--timeout: a finite number of seconds above zero."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{abridge(repr(text), 40)} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad flags exit 2 with one line naming the problem, like every other usage error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {abridge(message, 300)} (see {self.prog} --help)\n")
 
 
 def _methods(text: str) -> list[str]:
@@ -45,7 +82,8 @@ def cmd_list(args) -> int:
 
 def _spec_from_args(args) -> tuple[dict, Path | None]:
     """The spec file or preset, then flags on top; the records folder a preset implies."""
-    from bench.spec import load_spec_file, preset_path
+    from bench.spec import preset_path
+    from bench.spec_file import load_spec_file
 
     spec, records = {}, None
     if args.spec and args.preset:
@@ -59,7 +97,7 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
         "tasks": _csv(args.task) if args.task else None,
         "methods": _methods(args.method) if args.method else None,
         "models": _csv(args.model) if args.model else None,
-        "seeds": [int(s) for s in _csv(args.seed)] if args.seed else None,
+        "seeds": _seeds(args.seed) if args.seed else None,
         "device": args.device,
         "arch_only": True if args.arch_only else None,
     }
@@ -67,7 +105,7 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
     budget = {"train_limit": args.train_limit, "epochs": args.epochs, "max_steps": args.max_steps,
               "eval_limit": args.eval_limit, "batch_size": args.batch_size}
     spec["budget"] = dict(spec.get("budget") or {}, **{k: v for k, v in budget.items() if v is not None})
-    batch_sizes = [int(b) for b in _csv(args.batch_sizes)] if args.batch_sizes else None
+    batch_sizes = _batch_sizes(args.batch_sizes) if args.batch_sizes else None
     measure = {"latency": args.latency, "threads": args.threads, "batch_sizes": batch_sizes}
     spec["measure"] = dict(spec.get("measure") or {}, **{k: v for k, v in measure.items() if v is not None})
     return spec, records
@@ -75,19 +113,25 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
 
 def cmd_run(args) -> int:
     from bench.executors.local import run_matrix
+    from bench.preflight import absolute, check_data, check_records_dir, data_dir_or_env
     from bench.registry import TABLES
     from bench.spec import expand
     from bench.store import read_record
 
     spec, preset_records = _spec_from_args(args)
     cells = expand(spec)  # every name and option validated before anything runs
-    records_dir = Path(args.records or preset_records or DEFAULT_RECORDS)
+    # Paths are the caller's: cells run in other processes, and results must land where asked.
+    records_dir = absolute(args.records or preset_records or DEFAULT_RECORDS)
+    check_records_dir(records_dir)
+    data_dir = data_dir_or_env(args.data_dir)
+    check_data(cells, data_dir)
     if args.dry_run:
         for cell in cells:
             print(f"{cell.slug()}  {cell.chain_label}")
         print(f"{len(cells)} cell(s) -> {records_dir}")
         return 0
-    outcomes = run_matrix(cells, records_dir, data_dir=args.data_dir, timeout=args.timeout, progress=not args.quiet)
+    outcomes = run_matrix(cells, records_dir, data_dir=data_dir and str(data_dir), timeout=args.timeout,
+                          progress=not args.quiet)
     records = [read_record(o.path) for o in outcomes]
     print(TABLES.get("summary").obj(records).render("md"))
     cached = sum(o.cached for o in outcomes)
@@ -99,12 +143,12 @@ def cmd_run(args) -> int:
 
 def cmd_table(args) -> int:
     from bench.registry import TABLES
-    from bench.spec import RESULTS_DIR
+    from bench.spec import results_dir
     from bench.store import load_records
 
     entry = TABLES.get(args.name)
     # A table's runs live in results/<its results folder>/records (several tables may share one).
-    records_dir = Path(args.records) if args.records else RESULTS_DIR / entry.meta.get("results", args.name) / "records"
+    records_dir = Path(args.records) if args.records else results_dir() / entry.meta.get("results", args.name) / "records"
     table = entry.obj(load_records(records_dir), arch_only=args.arch_only)
     print(table.render(args.format), end="")
     if args.save:
@@ -134,8 +178,8 @@ def cmd_compare(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="bench", description="Benchmark harness for efficient NLP methods.")
-    sub = top.add_subparsers(dest="command", required=True)
+    top = _OneLineParser(prog="bench", description="Benchmark harness for efficient NLP methods.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     p = sub.add_parser("list", help="list registered tasks, methods, models or tables")
     p.add_argument("kind", choices=LIST_KINDS)
@@ -160,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-only", action="store_true", help="no data or training: parameters, FLOPs, latency")
     p.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
     p.add_argument("--records", help=f"records directory (default {DEFAULT_RECORDS})")
-    p.add_argument("--timeout", type=float, help="seconds per cell")
+    p.add_argument("--timeout", type=_positive_seconds, help="seconds per cell")
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
@@ -188,7 +232,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except UsageError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
+        print(f"bench: error: {abridge(error, 2000)}", file=sys.stderr)
         return 2
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)

@@ -26,7 +26,7 @@ def unknown_name(kind: str, name: str, choices) -> UsageError:
 
 def abridge(text, limit: int = 200) -> str:
     """An untrusted value shortened for a message: a spec can hold megabytes (PROTOCOL: one line)."""
-    text = str(text)
+    text = " ".join(str(text).split())  # one line, whatever the value held
     if len(text) <= limit:
         return text
     return f"{text[: limit // 2]} ... {text[-limit // 4:]} ({len(text):,} characters)"

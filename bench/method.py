@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+from bench.typed import option
+
 Family = Literal["baseline", "peft", "distillation", "quantization", "pruning", "inference-format"]
 StageKind = Literal["train", "post"]
 # FLOPs of a post-training stage: counted on its input graph ("input": quantisation and
@@ -56,10 +58,10 @@ class MethodInfo:
 class TrainOptions:
     """Optimiser settings of the shared loop (AdamW, warmup then linear decay)."""
 
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_grad_norm: float = 1.0
+    lr: float = option(2e-5, "peak learning rate of AdamW", above=0)
+    weight_decay: float = option(0.01, "AdamW weight decay", at_least=0)
+    warmup_ratio: float = option(0.06, "fraction of the steps spent warming up", at_least=0, at_most=1)
+    max_grad_norm: float = option(1.0, "gradient clipping norm", above=0)
 
 
 @dataclass

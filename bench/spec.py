@@ -14,17 +14,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.cell import Budget, Cell, MeasureSettings, Stage
-from bench.errors import UsageError
+from bench.errors import UsageError, abridge
 from bench.typed import build, parse_scalar
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+def results_dir() -> Path:
+    """The committed results folders: BENCH_RESULTS, else the checkout's results/ (an editable
+    install), else ./results in the caller's folder (a non-editable install ships no results)."""
+    import os
+
+    if os.environ.get("BENCH_RESULTS"):
+        return Path(os.environ["BENCH_RESULTS"]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1] / "results"
+    return checkout if checkout.is_dir() else Path.cwd() / "results"
 
 
 @dataclass(frozen=True)
 class MatrixSpec:
-    tasks: tuple[str, ...]
-    methods: tuple[Any, ...]
-    models: tuple[str, ...]
+    tasks: tuple[str, ...] = ()
+    methods: tuple[Any, ...] = ()
+    models: tuple[str, ...] = ()
     name: str | None = None
     description: str | None = None
     scale: Literal["small", "full"] | None = None
@@ -38,29 +46,18 @@ class MatrixSpec:
     lr_sweep: tuple[float, ...] = ()
 
 
-def load_spec_file(path: str | Path) -> dict:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"spec file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise UsageError(f"malformed spec {path}: {error}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"malformed spec {path}: the top level must be a mapping of options")
-    return data
-
-
 def preset_path(name: str) -> Path:
     """A preset is the spec of a committed results folder: results/NAME/spec.yaml."""
     from bench.errors import unknown_name
 
-    presets = sorted(p.parent.name for p in RESULTS_DIR.glob("*/spec.yaml"))
+    root = results_dir()
+    presets = sorted(p.parent.name for p in root.glob("*/spec.yaml"))
     if name not in presets:
+        if not presets:
+            raise UsageError(f"unknown preset {name!r}: no results folders at {root} (set BENCH_RESULTS to a "
+                             "checkout's results/)")
         raise unknown_name("preset", name, presets)
-    return RESULTS_DIR / name / "spec.yaml"
+    return root / name / "spec.yaml"
 
 
 _STAGE = re.compile(r"^\s*([\w.-]+)\s*(?:\((.*)\))?\s*$")
@@ -69,12 +66,12 @@ _STAGE = re.compile(r"^\s*([\w.-]+)\s*(?:\((.*)\))?\s*$")
 def _stage_from_text(text: str) -> dict:
     match = _STAGE.match(text)
     if not match:
-        raise UsageError(f"malformed method {text!r}: expected NAME or NAME(key=value,...)")
+        raise UsageError(f"malformed method {abridge(repr(text))}: expected NAME or NAME(key=value,...)")
     options = {}
     for pair in filter(None, (p.strip() for p in (match.group(2) or "").split(","))):
         key, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"malformed option {pair!r} in {text!r}: expected key=value")
+            raise UsageError(f"malformed option {abridge(repr(pair))} in {abridge(repr(text))}: expected key=value")
         options[key.strip()] = parse_scalar(value.strip())
     return {"name": match.group(1), **options}
 
@@ -88,7 +85,8 @@ def _chain_items(item) -> list[dict]:
         return [stage for part in item["chain"] for stage in _chain_items(part)]
     if isinstance(item, dict) and "name" in item:
         return [dict(item)]
-    raise UsageError(f"malformed method item {item!r}: expected a string, {{name: ...}} or {{chain: [...]}}")
+    raise UsageError(f"malformed method item {abridge(repr(item))}: expected a string, {{name: ...}} or "
+                     f"{{chain: [...]}}")
 
 
 def parse_chain(item) -> tuple[Stage, ...]:
@@ -102,7 +100,24 @@ def parse_chain(item) -> tuple[Stage, ...]:
         entry = METHODS.get(name)
         options = build(entry.meta.options, raw, where=f"method {name!r}")
         stages.append(Stage(name, tuple(sorted(dataclasses.asdict(options).items()))))
+    check_order(tuple(stages))
     return tuple(stages)
+
+
+def check_order(chain: tuple[Stage, ...]) -> None:
+    """A stage that needs an fp32 PyTorch module may not follow one that made a reduced model
+    (another dtype, int8, a compiled graph or a runtime session): it would fail only after the
+    training before it. The error names the order that works."""
+    from bench.registry import METHODS
+
+    reduced_by = None
+    for stage in chain:
+        info = METHODS.get(stage.method).meta
+        if reduced_by and not info.accepts_artifacts:
+            raise UsageError(f"{stage.method} needs an fp32 PyTorch module, but {reduced_by} before it makes a "
+                             f"reduced model; put {stage.method} before {reduced_by} in the chain")
+        if info.makes == "reduced":
+            reduced_by = stage.method
 
 
 def with_lr(chain: tuple[Stage, ...], lr: float) -> tuple[Stage, ...]:
@@ -120,10 +135,14 @@ def with_lr(chain: tuple[Stage, ...], lr: float) -> tuple[Stage, ...]:
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
+    """cpu or cuda; asking for cuda on a machine without a usable GPU is refused before any run."""
+    if device == "cpu":
         return device
     import torch
 
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device on this machine "
+                         f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu")
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -135,7 +154,8 @@ def expand(spec_data: dict) -> list[Cell]:
     spec = build(MatrixSpec, spec_data, where="spec")
     for required in ("tasks", "models") if spec.arch_only else ("tasks", "methods", "models"):
         if not getattr(spec, required):
-            raise UsageError(f"spec: {required!r} must list at least one entry")
+            flag = required[:-1]
+            raise UsageError(f"nothing to run: no {flag} given (--{flag} NAME, or '{required}:' in a spec file)")
     for task in spec.tasks:
         TASKS.get(task)
     for model in spec.models:

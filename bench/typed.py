@@ -7,10 +7,57 @@ any cell runs (DESIGN principle 3).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 
-from bench.errors import UsageError, closest
+from bench.errors import UsageError, abridge, closest
+
+
+def option(default, help: str = "", *, at_least=None, above=None, at_most=None, below=None):
+    """A dataclass field with its one line of help and its allowed range, checked by `build`.
+
+    Ranges live on the field, not in each method's code, so every option is checked before
+    any cell runs and `bench list` can show them.
+    """
+    bounds = {"at_least": at_least, "above": above, "at_most": at_most, "below": below}
+    metadata = {"help": help, **{k: v for k, v in bounds.items() if v is not None}}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+_BOUNDS = {
+    "at_least": (lambda v, b: v >= b, "at least"),
+    "above": (lambda v, b: v > b, "greater than"),
+    "at_most": (lambda v, b: v <= b, "at most"),
+    "below": (lambda v, b: v < b, "less than"),
+}
+
+
+def field_metadata(cls, name: str) -> dict:
+    """A field's help and range, inherited: a subclass that only changes a default (a method's
+    own learning rate) keeps the range its base class declared."""
+    merged = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            for f in dataclasses.fields(klass):
+                if f.name == name:
+                    merged.update(f.metadata)
+    return merged
+
+
+def _check_range(cls, name: str, value, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        # nan passes every comparison and inf passes most: reject both for every float option.
+        raise UsageError(f"{where}: option {name!r} must be a finite number, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    metadata = field_metadata(cls, name)
+    for bound, (ok, words) in _BOUNDS.items():
+        limit = metadata.get(bound)
+        if limit is not None and not ok(value, limit):
+            raise UsageError(f"{where}: option {name!r} must be {words} {limit}, got {value!r}")
 
 
 def _matches(value, hint) -> tuple[bool, object]:
@@ -50,6 +97,8 @@ def _matches(value, hint) -> tuple[bool, object]:
 
 def build(cls, mapping: dict | None, where: str):
     """An instance of dataclass `cls` from `mapping`, rejecting unknown keys and bad types."""
+    if mapping is not None and not isinstance(mapping, dict):
+        raise UsageError(f"{where}: expected a mapping of options, got {abridge(repr(mapping))}")
     mapping = dict(mapping or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -59,12 +108,22 @@ def build(cls, mapping: dict | None, where: str):
         if key not in fields:
             hint = closest(key, fields)
             suggestion = f" Did you mean {hint!r}?" if hint else ""
-            raise UsageError(f"{where}: unknown option {key!r}.{suggestion} Valid options: {', '.join(fields)}")
+            raise UsageError(f"{where}: unknown option {abridge(repr(key), 60)}.{suggestion} "
+                             f"Valid options: {', '.join(fields)}")
         ok, converted = _matches(value, hints[key])
         if not ok:
-            raise UsageError(f"{where}: option {key!r} must be {_describe(hints[key])}, got {value!r}")
+            raise UsageError(f"{where}: option {key!r} must be {_describe(hints[key])}, got {abridge(repr(value))}")
+        for item in converted if isinstance(converted, tuple) else (converted,):
+            _check_range(cls, key, item, where)
         values[key] = converted
+    missing = [name for name, f in fields.items() if name not in values and _required(f)]
+    if missing:
+        raise UsageError(f"{where}: {', '.join(map(repr, missing))} must be given")
     return cls(**values)
+
+
+def _required(field: dataclasses.Field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
 
 def _describe(hint) -> str:

@@ -10,6 +10,7 @@ from bench.errors import UsageError
 from bench.method import TrainOptions
 from bench.modeling.parts import train_only
 from bench.registry import METHODS
+from bench.typed import option
 
 TASK_ADAPTER = "task"
 
@@ -19,8 +20,9 @@ class AdapterOptions(TrainOptions):
     # New, zero-initialised layers. MiniLM-L6, SST-2, 1,000 examples, 63 steps, size 16:
     # 1e-3 stayed at chance (50.9), 5e-3 reached 77.6 (full fine-tuning 78.1).
     lr: float = 5e-3
-    size: int | None = None  # bottleneck width; None: hidden width / reduction_factor
-    reduction_factor: int = 16  # the `adapters` library's Houlsby default
+    size: int | None = option(None, "bottleneck width; None: hidden width / reduction_factor", at_least=1)
+    reduction_factor: int = option(16, "hidden width / bottleneck width (the adapters library's default)",
+                                   at_least=1)
     config: str = "houlsby"  # or pfeiffer
 
 

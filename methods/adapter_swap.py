@@ -14,17 +14,14 @@ from pathlib import Path
 
 from bench.errors import UsageError
 from bench.registry import METHODS
+from bench.typed import option
 
 TIMING = dict(warmup=2, min_iters=20, min_seconds=0.5)
 
 
 @dataclass(frozen=True)
 class SwapOptions:
-    tasks: int = 4  # task deltas held for the one base model
-
-    def __post_init__(self):
-        if self.tasks < 2:
-            raise UsageError(f"adapter-swap: tasks must be at least 2 to swap between, got {self.tasks}")
+    tasks: int = option(4, "task deltas held for the one base model", at_least=2)
 
 
 def task_deltas(model, count: int, seed: int) -> list[dict]:

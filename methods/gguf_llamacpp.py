@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.registry import METHODS
+from bench.typed import option
 
 PROMPT_TEXT = ("The history of natural language processing began in the 1950s, when researchers first tried to "
                "translate sentences between languages with rules written by hand. ")
@@ -23,17 +24,14 @@ PROMPT_TEXT = ("The history of natural language processing began in the 1950s, w
 
 @dataclass(frozen=True)
 class GgufOptions:
-    prompt_tokens: int = 128
-    new_tokens: int = 32
-    runs: int = 5  # timed repetitions after one warm-up; medians are recorded
-    threads: int | None = None  # llama.cpp threads; None: torch's intra-op thread count
+    prompt_tokens: int = option(128, "prompt length in tokens", at_least=1)
+    new_tokens: int = option(32, "tokens decoded after the prompt", at_least=1)
+    runs: int = option(5, "timed repetitions after one warm-up; medians are recorded", at_least=1)
+    threads: int | None = option(None, "llama.cpp threads; None: torch's intra-op thread count", at_least=1)
     # llama.cpp's extra weight buffers (AMX / repacked layouts) segfault in the first decode
     # on this project's AMX CPUs (llama.cpp issue #20824), so they are off unless asked for.
     extra_buffers: bool = False
 
-    def __post_init__(self):
-        if min(self.prompt_tokens, self.new_tokens, self.runs) < 1:
-            raise UsageError("gguf: prompt_tokens, new_tokens and runs must be at least 1")
 
 
 def gguf_path(model_name: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bench.errors import UsageError
 from bench.method import TrainOptions
 from bench.registry import METHODS
+from bench.typed import option
 
 # Short names of the papers' weight types -> module names per architecture family.
 TARGETS = {
@@ -25,9 +26,9 @@ class LoraOptions(TrainOptions):
     # Low-rank updates want larger rates than full fine-tuning: MiniLM-L6, SST-2, 1,000
     # examples, 63 steps, r=8 on q,v: 3e-3 reached 77.4 (full fine-tuning 78.1).
     lr: float = 3e-3
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
+    r: int = option(8, "rank of the update BA", at_least=1)
+    alpha: float = option(16.0, "scaling: the update is multiplied by alpha / r", above=0)
+    dropout: float = option(0.1, "dropout on the LoRA input", at_least=0, below=1)
     targets: str = "qv"  # a preset (q, qv, qkvo) or '+'-joined names: q+v+ffn_in
 
 
@@ -54,8 +55,6 @@ def target_modules(model, targets: str) -> str:
 def lora(model, options: LoraOptions, ctx):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    if options.r < 1:
-        raise UsageError(f"lora: r must be at least 1, got {options.r}")
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,  # keeps the task head trainable (modules_to_save)
         r=options.r,
@@ -68,7 +67,7 @@ def lora(model, options: LoraOptions, ctx):
 
 @dataclass(frozen=True)
 class MergeOptions:
-    atol: float = 1e-4  # max |logit difference| allowed between merged and unmerged models
+    atol: float = option(1e-4, "max |logit difference| allowed between merged and unmerged models", above=0)
 
 
 # Merging changes the graph (no LoRA branches): FLOPs are counted on the merged model.

@@ -17,22 +17,19 @@ from bench.errors import UsageError
 from bench.method import TrainOptions
 from bench.modeling.parts import is_task_head
 from bench.registry import METHODS, TASKS
+from bench.typed import option
 from methods.adapter import TASK_ADAPTER
 
 
 @dataclass(frozen=True)
 class MadXOptions(TrainOptions):
     lr: float = 5e-3  # the task adapter's rate: the `adapter` method's (1e-3 left it at chance)
-    task_reduction: int = 16
-    lang_reduction: int = 2  # the paper's language adapters are wide (reduction 2)
-    mlm_steps: int = 300  # masked-LM steps per language adapter
-    mlm_lr: float = 1e-3
-    mlm_texts: int = 20000  # unlabelled training sentences per language
+    task_reduction: int = option(16, "task adapter: hidden width / bottleneck width", at_least=1)
+    lang_reduction: int = option(2, "language adapters' reduction (the paper's are wide)", at_least=1)
+    mlm_steps: int = option(300, "masked-LM steps per language adapter", at_least=1)
+    mlm_lr: float = option(1e-3, "learning rate of the language adapters", above=0)
+    mlm_texts: int = option(20000, "unlabelled training sentences per language", at_least=1)
     swap: bool = True  # False: keep the source language's adapter at test time (ablation)
-
-    def __post_init__(self):
-        if min(self.task_reduction, self.lang_reduction, self.mlm_steps, self.mlm_texts) < 1:
-            raise UsageError("mad-x: reductions, mlm_steps and mlm_texts must be at least 1")
 
 
 def language_adapter(language: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.registry import METHODS
+from bench.typed import option
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 PARITY_BATCHES, PARITY_BATCH_SIZE = 4, 8
@@ -23,7 +24,7 @@ PARITY_BATCHES, PARITY_BATCH_SIZE = 4, 8
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    opset: int = 17
+    opset: int = option(17, "ONNX opset version", at_least=7)
     atol: float = 1e-4  # max |logit difference| allowed between PyTorch and ONNX Runtime
     dynamo: bool = False  # torch.export-based exporter; the TorchScript tracer is the default
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bench.errors import UsageError
 from bench.modeling.parts import TASK_HEAD_NAMES
 from bench.registry import METHODS
+from bench.typed import option
 
 # Modules of the task head, the LM head, and BERT's pooler (which only the head reads).
 HEAD_NAMES = (*TASK_HEAD_NAMES, "lm_head", "pooler")
@@ -21,13 +22,9 @@ HEAD_NAMES = (*TASK_HEAD_NAMES, "lm_head", "pooler")
 
 @dataclass(frozen=True)
 class MagnitudeOptions:
-    sparsity: float = 0.5  # fraction of the selected weights set to zero
+    sparsity: float = option(0.5, "fraction of the selected weights set to zero", at_least=0, below=1)
     include_head: bool = False  # also prune the pooler/classifier Linear layers
     include_embeddings: bool = False  # also prune the embedding matrices
-
-    def __post_init__(self):
-        if not 0.0 <= self.sparsity < 1.0:
-            raise UsageError(f"prune-magnitude: sparsity must be in [0, 1), got {self.sparsity}")
 
 
 def is_head(name: str) -> bool:

@@ -19,31 +19,20 @@ from typing import Literal
 
 from bench.errors import UsageError
 from bench.registry import METHODS
-
-
-def _check_fraction(method: str, fraction: float) -> None:
-    if not 0.0 <= fraction < 1.0:
-        raise UsageError(f"{method}: fraction must be in [0, 1), got {fraction}")
+from bench.typed import option
 
 
 @dataclass(frozen=True)
 class HeadPruneOptions:
-    fraction: float = 0.5  # of the heads of every layer (at least one head stays)
+    fraction: float = option(0.5, "of the heads of every layer (at least one head stays)", at_least=0, below=1)
     importance: Literal["gradient", "weight"] = "gradient"
-    calibration_examples: int = 256  # training examples for gradient importance
-
-    def __post_init__(self):
-        _check_fraction("prune-heads", self.fraction)
-        if self.calibration_examples < 1:
-            raise UsageError("prune-heads: calibration_examples must be at least 1")
+    calibration_examples: int = option(256, "training examples for gradient importance", at_least=1)
 
 
 @dataclass(frozen=True)
 class FFNPruneOptions:
-    fraction: float = 0.5  # of the intermediate neurons of every layer (at least one stays)
-
-    def __post_init__(self):
-        _check_fraction("prune-ffn", self.fraction)
+    fraction: float = option(0.5, "of the intermediate neurons of every layer (at least one stays)",
+                             at_least=0, below=1)
 
 
 def attention_blocks(model) -> list:

@@ -7,6 +7,7 @@ from bench.errors import UsageError
 from bench.method import TrainOptions
 from bench.modeling.parts import encoder_layers, train_only
 from bench.registry import METHODS
+from bench.typed import option
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class TopKOptions(TrainOptions):
     # MiniLM-L6, SST-2, 1,000 examples, k=2: 1e-4 gave 69.6 after 63 steps, 3e-4 gave 80.0
     # after 100 (fewer weights move, so they may move faster than in full fine-tuning).
     lr: float = 3e-4
-    k: int = 2
+    k: int = option(2, "how many of the top layers train (the task head always does)", at_least=1)
 
 
 @METHODS.register("top-k", options=TopKOptions, family="peft", stage="train",

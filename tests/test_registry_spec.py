@@ -137,8 +137,8 @@ def test_unknown_method_option_suggests(fast_spec):
         ({"measure": {"latency": "fast"}}, "'latency'"),
         ({"device": "tpu"}, "'device'"),
         ({"methods": ["full-ft(lr=fast)"]}, "'lr'"),
-        ({"tasks": []}, "'tasks'"),
-        ({"methods": []}, "'methods'"),
+        ({"tasks": []}, "no task given"),
+        ({"methods": []}, "no method given"),
     ],
 )
 def test_wrong_types_and_values_are_usage_errors(fast_spec, override, fragment):

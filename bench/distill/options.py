@@ -7,6 +7,7 @@ from typing import Literal
 
 from bench.errors import UsageError
 from bench.method import TrainOptions
+from bench.typed import option
 
 TRANSFORMER_LR = 1e-4  # full-ft's rate for small models (see methods/full_ft.py)
 LSTM_LR = 1e-3  # recurrent students from scratch want a larger step (Adam default)
@@ -14,7 +15,7 @@ LSTM_LR = 1e-3  # recurrent students from scratch want a larger step (Adam defau
 
 @dataclass(frozen=True)
 class StudentOptions(TrainOptions):
-    lr: float | None = None  # None: 1e-4 for transformer students, 1e-3 for the BiLSTM
+    lr: float | None = option(None, "None: 1e-4 for transformer students, 1e-3 for the BiLSTM", above=0)
     student: str = "truncate:2"  # truncate:K | lstm | a model alias or path
 
     def __post_init__(self):
@@ -35,10 +36,11 @@ class StudentOptions(TrainOptions):
 class TeacherOptions(StudentOptions):
     teacher: str | None = None  # model alias or path; None: the cell's model, fine-tuned
     teacher_seed: int | None = None  # None: the cell's seed (3 seeds = 3 teachers, each shared)
-    teacher_epochs: float | None = None  # None: the cell's budget
-    teacher_lr: float | None = None  # None: full-ft's default; set it as the teacher row's full-ft(lr=...)
+    teacher_epochs: float | None = option(None, "None: the cell's budget", above=0)
+    teacher_lr: float | None = option(None, "None: full-ft's default; set it as the teacher row's full-ft(lr=...)",
+                                      above=0)
     unlabelled: str | None = None  # extra text the teacher labels: "train" (the rest of the split) or a task
-    unlabelled_limit: int = 1000
+    unlabelled_limit: int = option(1000, "at most this many unlabelled texts", at_least=1)
 
     def __post_init__(self):
         super().__post_init__()
@@ -49,12 +51,6 @@ class TeacherOptions(StudentOptions):
             resolve(self.teacher)
         if self.unlabelled not in (None, "train"):
             TASKS.get(self.unlabelled)  # unknown task: "did you mean"
-        if self.unlabelled_limit < 1:
-            raise UsageError(f"unlabelled_limit must be at least 1, got {self.unlabelled_limit}")
-        if self.teacher_epochs is not None and self.teacher_epochs <= 0:
-            raise UsageError(f"teacher_epochs must be > 0, got {self.teacher_epochs}")
-        if self.teacher_lr is not None and self.teacher_lr <= 0:
-            raise UsageError(f"teacher_lr must be > 0, got {self.teacher_lr}")
 
 
 @dataclass(frozen=True)

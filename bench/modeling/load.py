@@ -17,10 +17,19 @@ def resolve(name: str) -> ModelSource:
         return MODELS.get(name).obj
     path = Path(name).expanduser()
     if path.is_dir():
+        check_model_directory(path)
         return ModelSource(name=name, local_path=str(path.resolve()))
     if name.count("/") == 1 and not name.startswith((".", "/", "~")):
         return ModelSource(name=name, hub_id=name)
     raise unknown_name("model", name, MODELS.names())
+
+
+def check_model_directory(path: Path) -> None:
+    """A model directory holds a config.json or a GGUF file; anything else fails before any run."""
+    if not (path / "config.json").is_file() and not any(path.glob("*.gguf")):
+        found = sorted(p.name for p in path.iterdir())[:8]
+        raise UsageError(f"model directory {str(path)!r} has no config.json (nor a .gguf file); it holds "
+                         f"{', '.join(found) or 'nothing'}. Save a model there with save_pretrained().")
 
 
 def _head_class(task_kind: str, arch: str):
