@@ -2,7 +2,13 @@
 
 `lora -> merge-lora` and `lora -> merge-lora -> int8-dynamic` share their training: the
 second cell loads the weights the first one trained (DESIGN principle 7). The key is the
-cell's config up to and including the training stage, plus the package versions.
+cell's config up to and including the training stage (with its inputs' content), plus
+the package versions.
+
+Every cache entry (trained weights here, teacher outputs in bench/distill/targets.py) is
+a folder built aside and renamed into place, with a manifest of its files' sizes and
+sha256. A reader checks the manifest: a corrupt entry (a truncated file, garbage, no
+manifest) is deleted and rebuilt instead of failing its cells on every run.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 WEIGHTS = "model.safetensors"
 STATS = "training.json"
+MANIFEST = "manifest.json"
 
 
 def cache_root() -> Path:
@@ -29,10 +38,80 @@ def prefix_key(cell, stage_index: int, versions: dict) -> str:
     return "train-" + prefix.key(versions)
 
 
+def store_entry(directory: Path, write: Callable[[Path], None]) -> None:
+    """Build an entry with `write(folder)` in a temporary folder, add its manifest, rename it into place.
+
+    Never half an entry; when another process stored the same entry first, theirs is kept.
+    """
+    from bench.fingerprint import sha256_file
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+    try:
+        write(staging)
+        files = sorted(p for p in staging.iterdir() if p.is_file())
+        manifest = {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)} for p in files}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    except OSError as error:  # a full disk or a read-only cache: the cell goes on uncached
+        shutil.rmtree(staging, ignore_errors=True)
+        print(f"bench: warning: cannot store cache entry {directory}: {error}", file=sys.stderr)
+        return
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        os.replace(staging, directory)
+    except OSError:  # renaming onto a non-empty folder: another process stored it first
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def open_entry(directory: Path) -> Path | None:
+    """`directory` when it is a complete entry (every file of its manifest, same size and sha256).
+
+    A corrupt entry is deleted, with a warning, and None returned: the caller rebuilds it.
+    """
+    if not directory.exists():
+        return None
+    problem = _problem(directory)
+    if problem is None:
+        return directory
+    print(f"bench: warning: cache entry {directory} {problem}; deleted, rebuilding it", file=sys.stderr)
+    shutil.rmtree(directory, ignore_errors=True)
+    return None
+
+
+def _problem(directory: Path) -> str | None:
+    """What is wrong with an entry, or None."""
+    from bench.fingerprint import sha256_file
+
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        return "has no manifest (written by an older version or cut short)"
+    except (OSError, ValueError):
+        return "has an unreadable manifest"
+    if not isinstance(manifest, dict) or not manifest:
+        return "has an unreadable manifest"
+    for name, expected in manifest.items():
+        path = directory / name
+        if Path(name).name != name or not path.is_file():
+            return f"lacks {name}"
+        if not isinstance(expected, dict):
+            return "has an unreadable manifest"
+        if path.stat().st_size != expected.get("size") or sha256_file(path) != expected.get("sha256"):
+            return f"has {name} differing from its manifest (truncated or overwritten)"
+    return None
+
+
+def is_trained(key: str | None) -> bool:
+    """Whether an intact entry holds the weights of this key (a corrupt one is deleted)."""
+    return bool(key) and open_entry(cache_root() / key) is not None
+
+
 def load_trained(model, key: str) -> dict | None:
     """Load cached weights into `model` (already prepared by its method); the stats, or None."""
-    directory = cache_root() / key
-    if not (directory / WEIGHTS).exists():
+    directory = open_entry(cache_root() / key)
+    if directory is None:
         return None
     from safetensors.torch import load_model
 
@@ -41,16 +120,10 @@ def load_trained(model, key: str) -> dict | None:
 
 
 def store_trained(model, key: str, stats: dict) -> None:
-    """Save weights and stats into a temporary folder, then rename: never half a cache entry."""
     from safetensors.torch import save_model
 
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        save_model(model, str(staging / WEIGHTS), force_contiguous=True)
-        (staging / STATS).write_text(json.dumps(stats))
-        os.replace(staging, root / key)
-    except OSError:
-        # Another process stored the same key first (rename onto a non-empty folder): keep theirs.
-        shutil.rmtree(staging, ignore_errors=True)
+    def write(folder: Path) -> None:
+        save_model(model, str(folder / WEIGHTS), force_contiguous=True)
+        (folder / STATS).write_text(json.dumps(stats))
+
+    store_entry(cache_root() / key, write)

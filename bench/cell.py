@@ -100,6 +100,9 @@ class Cell:
     device: Device = "cpu"
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     arch_only: bool = False  # no data, no training: parameters, FLOPs, latency from the config
+    # Content fingerprints of the data and model files the cell reads, (label, fingerprint)
+    # sorted; filled by the executor (bench/fingerprint.py), so editing a file changes the key.
+    inputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def chain_label(self) -> str:
@@ -124,15 +127,24 @@ class Cell:
             device=data["device"],
             measure=MeasureSettings(**measure),
             arch_only=data["arch_only"],
+            inputs=tuple(tuple(pair) for pair in data.get("inputs", ())),  # records before the field have none
         )
 
+    def _hashed(self) -> dict:
+        """The config that keys hash. `inputs` only when there are some: a cell that reads no
+        local file (hub data, an architecture-only model) keeps the key it had before the field."""
+        data = self.to_dict()
+        if not data["inputs"]:
+            del data["inputs"]
+        return data
+
     def identity(self) -> str:
-        """Hash of the config alone: the same experiment across package versions (for compare)."""
-        return _digest(self.to_dict())
+        """Hash of the config (with the inputs' content) alone: the same experiment across package versions."""
+        return _digest(self._hashed())
 
     def key(self, versions: dict[str, str]) -> str:
-        """Hash of the config and the package versions that change results."""
-        return _digest({"schema": SCHEMA_VERSION, "cell": self.to_dict(), "versions": versions})
+        """Hash of the config, the inputs' content and the package versions that change results."""
+        return _digest({"schema": SCHEMA_VERSION, "cell": self._hashed(), "versions": versions})
 
     def slug(self) -> str:
         chain = "+".join(stage.method for stage in self.chain) or "none"

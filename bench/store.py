@@ -1,23 +1,53 @@
-"""Records: one JSON file per cell, written atomically; a loader gives a pandas DataFrame."""
+"""Records: one JSON file per cell, written atomically; a loader gives a pandas DataFrame.
+
+A records folder also holds dotfiles that are never records: a writer's temporary file
+(`.tmp-<host>-<pid>-<random>.json`, renamed onto the record when complete; one is left
+behind when the writer is killed) and a cell's lock (`.lock-<record name>`, while a run
+computes it). `record_paths` is the one listing of records that skips them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
+TEMP_PREFIX = ".tmp-"
+LOCK_PREFIX = ".lock-"
+STALE_TEMP_S = 3600.0  # no record takes an hour to serialise: an older temporary file lost its writer
 
 
 def record_path(records_dir: str | Path, cell, key: str) -> Path:
     return Path(records_dir) / f"{cell.slug()}__{key[:12]}.json"
 
 
+def lock_path(record: Path) -> Path:
+    """The lock a run holds on a cell while it computes the cell's record (bench/lock.py)."""
+    return record.with_name(LOCK_PREFIX + record.name)
+
+
+def record_paths(records_dir: str | Path) -> list[Path]:
+    """The records of a folder, sorted; temporary files and locks (dotfiles) are not records.
+
+    pathlib's `*.json` matches dotfiles, so a bare glob would read a killed writer's partial
+    temporary file (and crash) or its complete one (and count the cell twice).
+    """
+    return sorted(p for p in Path(records_dir).glob("*.json") if not p.name.startswith("."))
+
+
 def write_record(path: str | Path, record: dict) -> None:
-    """Write to a temporary file in the same folder and rename: never a half-written record."""
+    """Write to a temporary file in the same folder and rename: never a half-written record.
+
+    The temporary file is named after its writer (host, pid), so a later run can tell that a
+    leftover one is stale (`clean_stale_temps`).
+    """
+    from bench.lock import this_host
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{this_host()}-{os.getpid()}-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=1, sort_keys=True, default=_jsonable)
@@ -49,7 +79,35 @@ def load_records(records_dir: str | Path) -> list[dict]:
         from bench.errors import UsageError
 
         raise UsageError(f"no records directory at {directory}")
-    return [read_record(p) for p in sorted(directory.glob("*.json"))]
+    return [read_record(p) for p in record_paths(directory)]
+
+
+def clean_stale_temps(records_dir: str | Path, max_age_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the temporary files of writers that are gone (this host, pid not alive) or that are old."""
+    from bench.lock import process_gone
+
+    removed = []
+    for path in Path(records_dir).glob(TEMP_PREFIX + "*"):
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # its writer renamed it meanwhile
+        writer = _temp_writer(path.name)
+        if age > max_age_s or (writer is not None and process_gone(*writer)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _temp_writer(name: str) -> tuple[str, int] | None:
+    """(host, pid) from `.tmp-<host>-<pid>-<random>.json`; None for names without them (older writers).
+
+    mkstemp's random part has no '-', so the last two dashes split it off whatever the host name holds.
+    """
+    parts = name[len(TEMP_PREFIX):].removesuffix(".json").rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
 
 
 def flatten(record: dict) -> dict:

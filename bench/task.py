@@ -8,6 +8,7 @@ tasks (GSM8K, translation; a later issue) give a prompt in `text_a` and the targ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 TaskKind = Literal["classification", "regression", "generation"]
@@ -33,6 +34,10 @@ class Task(Protocol):
 
     def load(self, split: str, data_dir: str | None = None) -> list[Example]:
         """Examples of a split: from `data_dir` (original file layout) when given, else the hub."""
+
+    def data_files(self, split: str, data_dir: str | None = None) -> list[Path]:
+        """The local files `load(split, data_dir)` reads ([] from the hub): their content is part
+        of a cell's key (bench/fingerprint.py), so an edited data file is never served stale records."""
 
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         """Official metrics of the task; the primary metric's key is `metric`."""

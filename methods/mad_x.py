@@ -43,7 +43,8 @@ def _lang_cache_key(ctx, language: str, options: MadXOptions) -> str:
     identity = {"model": cell.model, "task": cell.task, "language": language, "seed": cell.seed,
                 "max_seq_len": cell.budget.max_seq_len, "batch_size": cell.budget.batch_size,
                 "lang_reduction": options.lang_reduction, "mlm_steps": options.mlm_steps,
-                "mlm_lr": options.mlm_lr, "mlm_texts": options.mlm_texts, "versions": result_versions()}
+                "mlm_lr": options.mlm_lr, "mlm_texts": options.mlm_texts, "versions": result_versions(),
+                "inputs": [list(pair) for pair in cell.inputs]}  # the unlabelled text's and the model's content
     return "mlm-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -64,18 +64,29 @@ class GlueTask:
             return self._load_hub(split)
         return self._load_tsv(self._local_path(data_dir, split))
 
+    def data_files(self, split: str, data_dir: str | None = None) -> list[Path]:
+        """The TSV file of `split` under the data directory ([] from the hub), whether it exists or not."""
+        if split not in self.splits:
+            raise unknown_name(f"{self.name} split", split, self.splits)
+        data_dir = data_dir_from_env(data_dir)
+        return [] if data_dir is None else [self._split_path(data_dir, split)]
+
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         """The task's official metrics: class ids for classification, floats for STS-B."""
         from bench.metrics import compute
 
         return compute(self.metrics, predictions, references)
 
-    def _local_path(self, data_dir: str, split: str) -> Path:
+    def _split_path(self, data_dir: str, split: str) -> Path:
         # Accept both DIR (holding glue/SST-2/) and DIR = the glue folder itself.
         root = Path(data_dir).expanduser()
         candidates = [root / self.root / self.folder, root / self.folder]
         folder = next((c for c in candidates if c.is_dir()), candidates[0])
-        path = folder / f"{split}.tsv"
+        return folder / f"{split}.tsv"
+
+    def _local_path(self, data_dir: str, split: str) -> Path:
+        path = self._split_path(data_dir, split)
+        folder = path.parent
         if not path.is_file():
             found = sorted(p.stem for p in folder.glob("*.tsv")) if folder.is_dir() else []
             raise UsageError(

@@ -9,6 +9,7 @@ adapt to a language (mad-x) read unlabelled text of either language from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from bench.errors import unknown_name
@@ -43,6 +44,15 @@ class CrossLingualTask:
             return self.source.load("train", data_dir)
         if split == "dev":
             return self.target.load("dev", data_dir)
+        raise unknown_name(f"{self.name} split", split, ("train", "dev"))
+
+    def data_files(self, split: str, data_dir: str | None = None) -> list[Path]:
+        if split == self.train_split:
+            # Both languages' training files: methods that adapt to a language (mad-x) read the
+            # target language's training text too (`unlabelled_text`).
+            return [*self.source.data_files("train", data_dir), *self.target.data_files("train", data_dir)]
+        if split == "dev":
+            return self.target.data_files("dev", data_dir)
         raise unknown_name(f"{self.name} split", split, ("train", "dev"))
 
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:

@@ -21,12 +21,6 @@ class Objective:
     attentions: bool = False  # the student must return attention maps (eager kernel) while training
 
 
-def student_is_cached(key: str | None) -> bool:
-    from bench.cache import WEIGHTS, cache_root
-
-    return bool(key) and (cache_root() / key / WEIGHTS).exists()
-
-
 def prepare_student(model, options, ctx):
     """The student the options name, with how it was made noted in the record."""
     from bench.distill.students import build_student, parse_student
@@ -42,6 +36,7 @@ def distil(student, options, ctx, refs: list, objective: Objective):
 
     import transformers
 
+    from bench.cache import is_trained
     from bench.distill.attention import eager_attention
     from bench.distill.targets import teacher_outputs
     from bench.distill.teachers import fine_tuned_teacher
@@ -51,7 +46,7 @@ def distil(student, options, ctx, refs: list, objective: Objective):
     training_options = options.for_training()
     section = {"mode": "offline", "teacher_outputs": objective.outputs, "teacher_forward_passes_in_training": 0}
     ctx.records["distillation"] = section
-    if ctx.cell.arch_only or student_is_cached(ctx.cache_key):
+    if ctx.cell.arch_only or is_trained(ctx.cache_key):
         # Nothing to learn from a teacher: arch-only cells do not train, and an identical
         # prefix already trained this student (ctx.train loads it).
         section.update(student_from_cache=not ctx.cell.arch_only, teacher_forward_passes=0,

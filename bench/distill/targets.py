@@ -1,20 +1,20 @@
 """Offline KD: a teacher's outputs on a training set, computed once and cached on disk.
 
-Keyed by the teacher's key and a digest of the exact token ids, one file per output
-('logits', 'hidden-3', 'attention-2'), so students of any depth or kind reuse what an
-earlier cell computed and a student's training does no teacher forward pass. Hidden
-states and attention maps are stored unpadded in fp16 (they are targets, not weights).
+Keyed by the teacher's key and a digest of the exact token ids, one cache entry per output
+('logits', 'hidden-3', 'attention-2'; bench/cache.py checks each against its manifest), so
+students of any depth or kind reuse what an earlier cell computed and a student's
+training does no teacher forward pass. Hidden states and attention maps are stored
+unpadded in fp16 (they are targets, not weights).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 BATCH_SIZE = 32
+OUTPUT_FILE = "outputs.safetensors"  # in the entry folder of each output
 
 
 def features_digest(features: list[dict]) -> str:
@@ -69,20 +69,24 @@ def teacher_outputs(teacher, teacher_key: str, names: list[str], features: list[
     """
     from safetensors.torch import load_file
 
+    from bench.cache import open_entry
+
     directory = targets_dir(teacher_key, features)
-    missing = [name for name in names if not (directory / f"{name}.safetensors").exists()]
-    passes = 0
+    cached = {name: open_entry(directory / name) for name in names}  # a corrupt entry is deleted: computed again
+    missing = [name for name in names if cached[name] is None]
+    passes, computed = 0, {}
     if missing:
         computed, passes = _compute(teacher, missing, features, tokenizer, device)
         for name, tensors in computed.items():
-            _store(directory, name, tensors)
-    tensors = {name: load_file(str(directory / f"{name}.safetensors")) for name in names}
+            _store(directory / name, tensors)
+    tensors = {name: computed.get(name) or load_file(str(cached[name] / OUTPUT_FILE)) for name in names}
+    files = [directory / name / OUTPUT_FILE for name in names]
     cost = {
         "outputs": list(names),
         "from_cache": not missing,
         "forward_passes": passes,
         "forward_examples": len(features) if missing else 0,
-        "cache_bytes": sum((directory / f"{name}.safetensors").stat().st_size for name in names),
+        "cache_bytes": sum(f.stat().st_size for f in files if f.exists()),
     }
     return TeacherOutputs(tensors), cost
 
@@ -125,12 +129,10 @@ def _compute(teacher, names: list[str], features: list[dict], tokenizer, device:
     return computed, passes
 
 
-def _store(directory: Path, name: str, tensors: dict) -> None:
-    """Write to a temporary file and rename: a crash never leaves half a target file."""
+def _store(entry: Path, tensors: dict) -> None:
     from safetensors.torch import save_file
 
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
-    os.close(fd)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, directory / f"{name}.safetensors")
+    from bench.cache import store_entry
+
+    store_entry(entry, lambda folder: save_file({k: v.contiguous() for k, v in tensors.items()},
+                                                str(folder / OUTPUT_FILE)))

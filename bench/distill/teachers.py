@@ -21,7 +21,12 @@ class TeacherRef:
     lr: float | None = None  # None: full-ft's default
 
     def cell(self, student_cell):
-        """The full-ft cell that trains this teacher: same task, budget and device as the student's."""
+        """The full-ft cell that trains this teacher: same task, budget and device as the student's.
+
+        Its inputs are the task's data and the teacher's model files, as `cell_inputs` gives
+        that full-ft cell in a matrix, so the two share the teacher's cache entry.
+        """
+        from bench.fingerprint import teacher_inputs
         from bench.spec import parse_chain
 
         budget = student_cell.budget
@@ -29,7 +34,8 @@ class TeacherRef:
             budget = dataclasses.replace(budget, epochs=self.epochs)
         method = {"name": TEACHER_METHOD} if self.lr is None else {"name": TEACHER_METHOD, "lr": self.lr}
         return dataclasses.replace(student_cell, chain=parse_chain(method), model=self.model,
-                                   seed=self.seed, budget=budget, arch_only=False)
+                                   seed=self.seed, budget=budget, arch_only=False,
+                                   inputs=teacher_inputs(student_cell.inputs, self.model))
 
     def key(self, student_cell) -> str:
         from bench.cache import prefix_key

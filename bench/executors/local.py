@@ -1,11 +1,15 @@
-"""One process per cell on this machine, with a timeout, resume and a progress bar.
+"""One process per cell on this machine, with a timeout, resume, cell locks and a progress bar.
 
 A finished cell (a success record at its content-addressed path) is skipped; a failed,
 timed-out or killed cell gets a record with its status and error, and the matrix goes on.
+Several runs may share a records folder: each cell is locked while a run computes it
+(bench/lock.py). A run skips the cells another live run holds, runs the rest, then waits
+for those and reports the other run's records as its own outcomes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cell import Cell, result_versions
-from bench.store import read_record, record_path, write_record
+from bench.store import lock_path, read_record, record_path, write_record
+
+POLL_S = 0.5  # how often a run waiting for another run's cell looks at its lock
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,21 @@ class Outcome:
     cell: Cell
     path: Path
     status: str
-    cached: bool
+    cached: bool  # this run computed nothing: the record was there, or another run computed it
+    by_other_run: bool = False  # another run on the same folder computed it while this one waited
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A cell with what a run needs to compute it (the same for every cell of a matrix)."""
+
+    cell: Cell
+    key: str
+    path: Path
+    versions: dict
+    data_dir: str | None
+    timeout: float | None
+    workdir: str | None
 
 
 def _finished(path: Path) -> bool:
@@ -45,7 +65,9 @@ def _run_process(cell: Cell, key: str, path: Path, data_dir, timeout, workdir) -
     if workdir:
         command += ["--workdir", str(workdir)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[2])
+        # The child keeps the caller's working directory: relative model paths in the cell
+        # are the user's, and `bench` is imported from wherever it is installed.
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         return done.returncode, (done.stderr or "")[-4000:]
     except subprocess.TimeoutExpired as expired:
         stderr = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else (expired.stderr or "")
@@ -70,34 +92,107 @@ def _record_crash(cell, key, path, versions, returncode, stderr, timeout, wall) 
     return status
 
 
-def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
-               workdir=None, progress: bool = True) -> list[Outcome]:
+def _compute(job: _Job) -> Outcome:
+    """Run the cell's process (this run holds its lock) and make sure a record is left."""
     from tqdm import tqdm
 
+    job.path.unlink(missing_ok=True)  # a stale failure record is replaced by this run's
+    started = time.time()
+    returncode, stderr = _run_process(job.cell, job.key, job.path, job.data_dir, job.timeout, job.workdir)
+    if job.path.exists():
+        status = read_record(job.path)["status"]
+    else:
+        status = _record_crash(job.cell, job.key, job.path, job.versions, returncode, stderr, job.timeout,
+                               time.time() - started)
+    if status != "success":
+        tqdm.write(f"cell {job.cell.slug()} {status}: {_last_line(job.path)}", file=sys.stderr)
+    return Outcome(job.cell, job.path, status, cached=False)
+
+
+def _try(job: _Job) -> Outcome | None:
+    """The cell's outcome, computed here unless its record is there; None while another run holds it."""
+    from bench.lock import acquire, release
+
+    if _finished(job.path):
+        return Outcome(job.cell, job.path, "success", cached=True)
+    lock = lock_path(job.path)
+    if not acquire(lock, job.timeout):
+        return None
+    try:
+        if _finished(job.path):  # another run finished it between the check and the lock
+            return Outcome(job.cell, job.path, "success", cached=True)
+        return _compute(job)
+    finally:
+        release(lock)  # also on KeyboardInterrupt
+
+
+def _await(job: _Job) -> Outcome:
+    """Wait until the run holding the cell releases it, or is gone; its record is the outcome.
+
+    The wait is bounded by the holder's life on this host and by its cell timeout (bench/lock.py).
+    A holder that died without a record leaves the cell to this run, which computes it.
+    """
+    from bench.lock import acquire, release
+
+    lock = lock_path(job.path)
+    while not acquire(lock, job.timeout):
+        time.sleep(POLL_S)
+    try:
+        # The holder removed any older record before computing, so a record here is its outcome.
+        try:
+            status = read_record(job.path)["status"]
+        except (OSError, ValueError, KeyError):
+            return _compute(job)
+        return Outcome(job.cell, job.path, status, cached=True, by_other_run=True)
+    finally:
+        release(lock)
+
+
+def _absolute(path) -> str | None:
+    """An absolute path (not resolving links): the cell process gets no relative path to misread."""
+    return os.path.abspath(os.path.expanduser(path)) if path else None
+
+
+def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
+               workdir=None, progress: bool = True) -> list[Outcome]:
+    """Run every cell not yet recorded in `records_dir`; the outcomes in the order of `cells`."""
+    from tqdm import tqdm
+
+    from bench.fingerprint import cell_inputs
+    from bench.store import clean_stale_temps
+    from bench.task import data_dir_from_env
+
+    records_dir = Path(_absolute(records_dir))
+    data_dir, workdir = _absolute(data_dir_from_env(data_dir)), _absolute(workdir)
+    records_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(records_dir)
     versions = result_versions()
-    outcomes = []
-    bar = tqdm(total=len(cells), disable=not progress, unit="cell", file=sys.stderr, dynamic_ncols=True)
+    jobs = []
     for cell in cells:
+        # The content of the files the cell reads is part of its key: an edited file is a new cell.
+        cell = dataclasses.replace(cell, inputs=cell_inputs(cell, data_dir))
         key = cell.key(versions)
-        path = record_path(records_dir, cell, key)
-        bar.set_description(cell.slug()[:60])
-        if _finished(path):
-            outcomes.append(Outcome(cell, path, "success", cached=True))
+        jobs.append(_Job(cell, key, record_path(records_dir, cell, key), versions, data_dir, timeout, workdir))
+    outcomes: dict[int, Outcome] = {}
+    bar = tqdm(total=len(jobs), disable=not progress, unit="cell", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for index, job in enumerate(jobs):
+            bar.set_description(job.cell.slug()[:60])
+            outcome = _try(job)
+            if outcome is not None:
+                outcomes[index] = outcome
+                bar.update(1)
+        waiting = [i for i in range(len(jobs)) if i not in outcomes]
+        if waiting:
+            tqdm.write(f"waiting for {len(waiting)} cell(s) that another run on {records_dir} is computing",
+                       file=sys.stderr)
+        for index in waiting:
+            bar.set_description(f"waiting: {jobs[index].cell.slug()[:51]}")
+            outcomes[index] = _await(jobs[index])
             bar.update(1)
-            continue
-        path.unlink(missing_ok=True)  # a stale failure record is replaced by this run's
-        started = time.time()
-        returncode, stderr = _run_process(cell, key, path, data_dir, timeout, workdir)
-        if path.exists():
-            status = read_record(path)["status"]
-        else:
-            status = _record_crash(cell, key, path, versions, returncode, stderr, timeout, time.time() - started)
-        if status != "success":
-            tqdm.write(f"cell {cell.slug()} {status}: {_last_line(path)}", file=sys.stderr)
-        outcomes.append(Outcome(cell, path, status, cached=False))
-        bar.update(1)
-    bar.close()
-    return outcomes
+    finally:
+        bar.close()
+    return [outcomes[i] for i in range(len(jobs))]
 
 
 def _last_line(path: Path) -> str:
