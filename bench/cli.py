@@ -142,14 +142,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_table(args) -> int:
+    from bench.record import Record
     from bench.registry import TABLES
     from bench.spec import results_dir
-    from bench.store import load_records
 
     entry = TABLES.get(args.name)
     # A table's runs live in results/<its results folder>/records (several tables may share one).
     records_dir = Path(args.records) if args.records else results_dir() / entry.meta.get("results", args.name) / "records"
-    table = entry.obj(load_records(records_dir), arch_only=args.arch_only)
+    table = entry.obj(Record.load_all(records_dir), arch_only=args.arch_only)
     print(table.render(args.format), end="")
     if args.save:
         save_dir = Path(args.save)
@@ -166,15 +166,16 @@ def cmd_compare(args) -> int:
 
     limits = Thresholds(latency_ratio=args.latency_threshold, memory_growth=args.memory_threshold,
                         metric_drop=args.metric_tolerance)
-    differences, notes = compare(args.base, args.new, limits)
+    result = compare(args.base, args.new, limits)
     rows = [{"cell": d.cell, "quantity": d.quantity, "base": d.base, "new": d.new, "change": d.change,
-             "verdict": "REGRESSION" if d.regression else "ok"} for d in differences]
+             "verdict": "REGRESSION" if d.regression else "ok"} for d in result.differences]
     print(tabulate(rows, headers="keys", tablefmt="github") if rows else "no differences in matched cells")
-    for note in notes:
-        print(note)
-    regressions = sum(d.regression for d in differences)
-    print(f"{regressions} regression(s) in {len(differences)} difference(s)")
-    return 1 if regressions else 0
+    for cell in result.only_in_base:
+        print(f"MISSING (only in BASE): {cell}")
+    for cell in result.only_in_new:
+        print(f"only in NEW: {cell}")
+    print(result.verdict())
+    return 1 if result.failed else 0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,14 +2,16 @@
 
 Cells are matched by their config identity (not by package versions, which is what a
 regression check compares). Deterministic quantities must match exactly; timings are p50
-ratios against a threshold; peak memory may grow by at most a fraction.
+ratios against a threshold; peak memory may grow by at most a fraction. A gate must also
+fail when cells disappear: a BASE cell missing from NEW is a failure, and so is a NEW that
+matches nothing (a run that lost every cell would otherwise pass with no differences).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bench.store import load_records
+from bench.record import Record, latency_key
 
 EXACT = (("params", "total"), ("params", "trainable"), ("flops", "flops"), ("size", "model_bytes"))
 MEMORY = ("train_peak_rss_bytes", "inference_peak_rss_bytes")
@@ -32,63 +34,85 @@ class Difference:
     regression: bool
 
 
-def _by_identity(records: list[dict]) -> dict[str, dict]:
-    return {r.get("identity") or r["key"]: r for r in records}
+@dataclass(frozen=True)
+class Comparison:
+    """What `bench compare` found: differences of matched cells and the cells of one side only."""
+
+    differences: list[Difference]
+    only_in_base: list[str] = field(default_factory=list)  # failures: cells NEW lost
+    only_in_new: list[str] = field(default_factory=list)  # notes: cells BASE did not have
+    matched: int = 0
+    base_cells: int = 0
+    new_cells: int = 0
+
+    @property
+    def regressions(self) -> int:
+        return sum(d.regression for d in self.differences)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or self.only_in_base or not self.matched)
+
+    def verdict(self) -> str:
+        """One line: why the gate failed, or that it passed."""
+        if not self.matched:
+            empty = "NEW holds no records" if not self.new_cells else f"NEW holds {self.new_cells} record(s)"
+            return f"FAIL: no cell of NEW matches BASE (0 of {self.base_cells} matched; {empty})"
+        lost = f", {len(self.only_in_base)} BASE cell(s) missing from NEW" if self.only_in_base else ""
+        head = "FAIL" if self.failed else "ok"
+        return (f"{head}: {self.regressions} regression(s) in {len(self.differences)} difference(s) over "
+                f"{self.matched} of {self.base_cells} matched cell(s){lost}")
 
 
-def _label(record: dict) -> str:
-    c = record["config"]
-    return f"{c['task']} | {c['model']} | {record.get('chain_label')} | seed {c['seed']}"
+def label(record: Record) -> str:
+    return f"{record.task} | {record.model} | {record.chain_label} | seed {record.seed}"
 
 
-def _section(record: dict, section: str, name: str):
-    return (record.get(section) or {}).get(name)
-
-
-def _compare_pair(base: dict, new: dict, limits: Thresholds) -> list[Difference]:
-    label = _label(new)
+def _compare_pair(base: Record, new: Record, limits: Thresholds) -> list[Difference]:
+    cell = label(new)
     out = []
-    if new["status"] != "success" or base["status"] != "success":
-        bad = base["status"] == "success" and new["status"] != "success"
-        if base["status"] != new["status"]:
-            out.append(Difference(label, "status", base["status"], new["status"], "changed", bad))
+    if not (new.succeeded and base.succeeded):
+        if base.status != new.status:
+            out.append(Difference(cell, "status", base.status, new.status, "changed", base.succeeded))
         return out
     for section, name in EXACT:
-        b, n = _section(base, section, name), _section(new, section, name)
+        b, n = base.section(section).get(name), new.section(section).get(name)
         if b != n:
-            out.append(Difference(label, f"{section}.{name}", b, n, "must match exactly", True))
-    higher_is_better = (new.get("task_meta") or {}).get("higher_is_better", True)
-    for name, b in (base.get("metrics") or {}).items():
-        n = (new.get("metrics") or {}).get(name)
+            out.append(Difference(cell, f"{section}.{name}", b, n, "must match exactly", True))
+    for name, b in base.metrics.items():
+        n = new.metrics.get(name)
         if n is None and b is not None:
-            out.append(Difference(label, f"metrics.{name}", b, None, "missing in NEW", True))
+            out.append(Difference(cell, f"metrics.{name}", b, None, "missing in NEW", True))
             continue
         if b is None or n == b:
             continue
-        drop = (b - n) if higher_is_better else (n - b)
-        out.append(Difference(label, f"metrics.{name}", b, n, f"{n - b:+.4f}", drop > limits.metric_drop))
-    for shape, stats in (base.get("latency") or {}).items():
-        n = (new.get("latency") or {}).get(shape)
+        drop = (b - n) if new.higher_is_better else (n - b)
+        out.append(Difference(cell, f"metrics.{name}", b, n, f"{n - b:+.4f}", drop > limits.metric_drop))
+    for shape, stats in base.latency.items():
+        n = new.latency.get(shape)
         if n and stats.get("p50"):
             ratio = n["p50"] / stats["p50"]
-            out.append(Difference(label, f"latency.{shape}.p50", round(stats["p50"], 3), round(n["p50"], 3),
-                                  f"x{ratio:.3f}", ratio > limits.latency_ratio))
+            out.append(Difference(cell, f"latency.{latency_key(*shape)}.p50", round(stats["p50"], 3),
+                                  round(n["p50"], 3), f"x{ratio:.3f}", ratio > limits.latency_ratio))
     for name in MEMORY:
-        b, n = _section(base, "memory", name), _section(new, "memory", name)
+        b, n = base.memory.get(name), new.memory.get(name)
         if b and n and b != n:
             growth = n / b - 1
-            out.append(Difference(label, f"memory.{name}", b, n, f"{growth:+.1%}", growth > limits.memory_growth))
+            out.append(Difference(cell, f"memory.{name}", b, n, f"{growth:+.1%}", growth > limits.memory_growth))
     return out
 
 
-def compare(base_dir, new_dir, limits: Thresholds = Thresholds()) -> tuple[list[Difference], list[str]]:
-    """Differences of matched cells, and notes on cells present on one side only."""
-    base, new = _by_identity(load_records(base_dir)), _by_identity(load_records(new_dir))
-    differences, notes = [], []
-    for identity, record in new.items():
-        if identity in base:
-            differences.extend(_compare_pair(base[identity], record, limits))
-        else:
-            notes.append(f"only in NEW: {_label(record)}")
-    notes.extend(f"only in BASE: {_label(r)}" for i, r in base.items() if i not in new)
-    return differences, notes
+def compare(base_dir, new_dir, limits: Thresholds = Thresholds()) -> Comparison:
+    """Compare every cell of BASE with the NEW cell of the same identity."""
+    base = {r.identity: r for r in Record.load_all(base_dir)}
+    new = {r.identity: r for r in Record.load_all(new_dir)}
+    differences = [d for identity, record in new.items() if identity in base
+                   for d in _compare_pair(base[identity], record, limits)]
+    return Comparison(
+        differences=differences,
+        only_in_base=[label(r) for i, r in base.items() if i not in new],
+        only_in_new=[label(r) for i, r in new.items() if i not in base],
+        matched=sum(identity in base for identity in new),
+        base_cells=len(base),
+        new_cells=len(new),
+    )

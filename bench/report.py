@@ -1,9 +1,14 @@
-"""A rendered table: title, rows, and the notes every published table must state."""
+"""A rendered table: title, rows, and the notes every published table must state.
+
+Builders take records as dicts or `bench.record.Record`s and read them through `Record`.
+"""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+
+from bench.record import Record
 
 
 @dataclass
@@ -42,24 +47,24 @@ def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{mean:.{digits}f} (n={len(values)})"
 
 
-def describe_hardware(records: list[dict]) -> str:
+def describe_hardware(records) -> str:
     """One line naming the CPUs/GPUs, threads and devices the records were measured on."""
     machines = set()
-    for record in records:
-        prov = record.get("provenance") or {}
+    for record in Record.all(records):
+        prov = record.provenance
         cpu = (prov.get("cpu") or {}).get("model")
         cores = (prov.get("cpu") or {}).get("usable_cores")
-        gpu = (prov.get("gpu") or {}).get("name") if record.get("device") == "cuda" else None
+        gpu = (prov.get("gpu") or {}).get("name") if record.device == "cuda" else None
         threads = (prov.get("threads") or {}).get("torch_num_threads")
-        machines.add(f"{gpu or cpu} ({cores} cores, torch threads {threads}, device {record.get('device')})")
+        machines.add(f"{gpu or cpu} ({cores} cores, torch threads {threads}, device {record.device})")
     return "Hardware: " + "; ".join(sorted(machines)) if machines else "Hardware: -"
 
 
-def describe_budget(records: list[dict]) -> str:
+def describe_budget(records) -> str:
     budgets = set()
-    for record in records:
-        b = record["config"]["budget"]
-        if record["config"]["arch_only"]:
+    for record in Record.all(records):
+        b = record.budget
+        if record.arch_only:
             budgets.add("architecture only (random init, no training)")
         else:
             steps = f"max {b['max_steps']} steps" if b["max_steps"] else f"{b['epochs']} epochs"
@@ -69,21 +74,13 @@ def describe_budget(records: list[dict]) -> str:
     return "Budget: " + "; ".join(sorted(budgets)) if budgets else "Budget: -"
 
 
-def successful(records: list[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") == "success"]
+def successful(records) -> list[Record]:
+    return [r for r in Record.all(records) if r.succeeded]
 
 
-def with_stage(records: list[dict], stage: str) -> list[tuple[dict, dict]]:
+def with_stage(records, stage: str) -> list[tuple[Record, dict]]:
     """(record, what the stage recorded) for each successful record in which `stage` ran."""
-    return [(r, r["stages"][stage]) for r in successful(records) if (r.get("stages") or {}).get(stage)]
-
-
-def p50(record: dict | None, batch_size: int) -> float | None:
-    """The record's median latency at a batch size, or None when it was not timed."""
-    for shape, stats in ((record or {}).get("latency") or {}).items():
-        if shape.startswith(f"b{batch_size}_"):
-            return stats["p50"]
-    return None
+    return [(r, r.stage(stage)) for r in successful(records) if r.stage(stage)]
 
 
 def fmt(value, spec: str, suffix: str = "") -> str:

@@ -4,12 +4,14 @@
 bench/quant/affine.py, per output channel) and quantises activations on the fly, so it needs no
 calibration data. Two backends:
 - `torchao` (default): Int8DynamicActivationInt8WeightConfig (per-token activation scales),
-  run through torch.compile with frozen weights (bench/compiled.py). Eager torchao ran
+  run through torch.compile with frozen weights (bench/runtime/compiled.py). Eager torchao ran
   2.5-3x slower than fp32 eager here; compiled it ran 12.2 ms against 26.9 ms for fp32 eager
   (results/post-training: MiniLM-L6 on SST-2, batch 1, seq 128, 2 threads).
 - `torch.ao`: torch.ao.quantization.quantize_dynamic, eager, per-batch activation scales,
   with a choice of kernel engine; 15.1 ms in the same run. It needs no compiler.
 Every stage copies its input: the runner evaluates the input as the fp32 reference.
+`int8-dynamic` also records, per quantised Linear, what the weights' affine mapping costs
+(scales, zero point, round-trip error), computed with bench/quant/affine.py on the fp32 weights.
 """
 
 from __future__ import annotations
@@ -93,15 +95,16 @@ def _int8_dynamic_torchao(model, options: DynamicInt8Options, ctx):
     copied = copy.deepcopy(model).eval()
     quantize_(copied, Int8DynamicActivationInt8WeightConfig())
     compiled = options.compile is not False
-    count = sum(type(getattr(m, "weight", None)).__module__.startswith("torchao") for m in copied.modules())
+    names = [n for n, m in copied.named_modules() if type(getattr(m, "weight", None)).__module__.startswith("torchao")]
     ctx.records["int8_dynamic"] = {
         "backend": "torchao.quantize_(Int8DynamicActivationInt8WeightConfig)",
         "activations": "per-token symmetric, dynamic",
         "dtype": options.dtype,
         "weights": "per-channel symmetric",
-        "quantized_modules": count,
+        "quantized_modules": len(names),
         "compiled": compiled,
         "cpu_flags": cpu_flags(),
+        **weight_round_trip(model, names, per_channel=True),
     }
     if not compiled:
         return copied
@@ -128,18 +131,40 @@ def _int8_dynamic_torch_ao(model, options: DynamicInt8Options, ctx):
             copied, {torch.nn.Linear: qconfig}, dtype=getattr(torch, options.dtype), inplace=True
         )
     dynamic_linear = torch.ao.nn.quantized.dynamic.Linear
-    count = sum(isinstance(m, dynamic_linear) for m in quantized.modules())
+    names = [n for n, m in quantized.named_modules() if isinstance(m, dynamic_linear)]
     ctx.records["int8_dynamic"] = {
         "backend": "torch.ao.quantization.quantize_dynamic",
         "activations": "per-batch affine, dynamic",
         "engine": torch.backends.quantized.engine,
         "dtype": options.dtype,
         "weights": "per-channel symmetric" if options.per_channel else "per-tensor symmetric",
-        "quantized_modules": count,
+        "quantized_modules": len(names),
         "compiled": False,
         "cpu_flags": cpu_flags(),
+        **weight_round_trip(model, names, per_channel=options.per_channel),
     }
     return quantized
+
+
+def weight_round_trip(model, names: list[str], per_channel: bool) -> dict:
+    """Per quantised Linear of `model` (the fp32 input), the symmetric int8 mapping both backends
+    apply to its weight, through bench/quant/affine.py: its scales, zero point and round-trip
+    error over max |w|; and a summary over layers. The maximum is s/2 at the clipped end of the
+    range (1/255 of max |w|) in every layer; the mean shows how well the scale fits the weights."""
+    from bench.quant.affine import round_trip_stats
+
+    layers = {name: round_trip_stats(model.get_submodule(name).weight.detach().float().cpu().numpy(),
+                                     symmetric=True, axis=0 if per_channel else None) for name in names}
+    if not layers:
+        return {"layers": {}, "weight_round_trip": None}
+    worst = max(layers, key=lambda name: layers[name]["rel_err_mean"])
+    return {"layers": layers, "weight_round_trip": {
+        "max_rel_err": max(layer["rel_err_max"] for layer in layers.values()),
+        "mean_rel_err": sum(layer["rel_err_mean"] for layer in layers.values()) / len(layers),
+        "worst_layer": worst,
+        "mapping": f"symmetric int8 [-128, 127], per {'channel' if per_channel else 'tensor'}: "
+                   "s = 2 max|w| / 255, z = 0, w_q = clip(round(w / s), -128, 127)",
+    }}
 
 
 def _cast(model, dtype_name: str, ctx):

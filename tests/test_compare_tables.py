@@ -138,13 +138,35 @@ def test_stricter_latency_threshold_flags_a_small_change(tmp_path):
 
 def test_cells_are_matched_by_identity_and_unmatched_ones_are_noted(tmp_path, capsys):
     base = [make_record(seed=0), make_record(seed=1)]
-    new = [make_record(seed=0), make_record(seed=2, p50=100.0)]
+    new = [make_record(seed=0), make_record(seed=1), make_record(seed=2, p50=100.0)]
     for record in new:  # another package version: another key, the same identity
         record["key"] += "-v2"
-    assert compare_cli(tmp_path, base, new) == 0
+    assert compare_cli(tmp_path, base, new) == 0  # a cell NEW adds is noted, not a failure
     out = capsys.readouterr().out
     assert "only in NEW: glue-rte | tiny | full-ft | seed 2" in out
-    assert "only in BASE: glue-rte | tiny | full-ft | seed 1" in out
+    assert "over 2 of 2 matched cell(s)" in out
+
+
+def test_a_cell_missing_from_new_fails_the_gate(tmp_path, capsys):
+    base = [make_record(seed=0), make_record(seed=1)]
+    assert compare_cli(tmp_path, base, [make_record(seed=0)]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING (only in BASE): glue-rte | tiny | full-ft | seed 1" in out
+    assert out.splitlines()[-1] == ("FAIL: 0 regression(s) in 1 difference(s) over 1 of 2 matched cell(s), "
+                                    "1 BASE cell(s) missing from NEW")
+
+
+@pytest.mark.parametrize("new", [[], [make_record(task="glue-sst2"), make_record(model="other")]],
+                         ids=["empty", "no-match"])
+def test_new_without_a_matching_cell_fails_with_one_line(tmp_path, capsys, new):
+    base = [make_record(seed=s) for s in range(3)]
+    base_dir, new_dir = write_records(tmp_path / "base", base), write_records(tmp_path / "new", new)
+    assert main(["compare", str(base_dir), str(new_dir)]) == 1
+    out = capsys.readouterr().out
+    verdict = out.splitlines()[-1]
+    assert verdict.startswith("FAIL: no cell of NEW matches BASE (0 of 3 matched;")
+    assert ("NEW holds no records" if not new else "NEW holds 2 record(s)") in verdict
+    assert out.count("MISSING (only in BASE):") == 3  # every lost cell is named
 
 
 def test_metric_missing_from_new_is_a_regression(tmp_path):

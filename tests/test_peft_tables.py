@@ -63,7 +63,8 @@ def test_lora_table_rows_follow_the_paper_and_count_without_the_head():
     records = records_for(spec, lambda cell: 0.7, trainable=294_912, s_per_step=0.5)
     table = TABLES.get("lora").obj(records)
     ours = [r["Method"] for r in table.rows if "(published)" not in r["Model"]]
-    assert ours == ["FT", "BitFit", "Adapter(size=8)", "LoRA", "(IA)^3", "top-k"]
+    # Names and order are each method's metadata (MethodInfo.label, .order); options mark a variant.
+    assert ours == ["Full-FT", "BitFit", "Adapter(size=8)", "LoRA", "(IA)^3", "top-k"]
     lora_row = next(r for r in table.rows if r["Method"] == "LoRA")
     assert lora_row["# Trainable"] == "0.29M" and lora_row["s/step vs FT"] == "0.25"
     assert lora_row["SST-2"] == "70.0 ± 0.0"

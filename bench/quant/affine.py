@@ -112,3 +112,24 @@ def quantize_tensor(w, bits: int = 8, signed: bool = True, symmetric: bool = Fal
     if symmetric and signed:
         zero = 0 if np.ndim(zero) == 0 else np.zeros_like(zero)
     return AffineQuantized(quantize(w, scale, zero, alpha_q, beta_q), scale, zero, alpha_q, beta_q)
+
+
+def round_trip_stats(w, bits: int = 8, signed: bool = True, symmetric: bool = True, axis: int | None = None) -> dict:
+    """What quantising `w` with the mapping of its own range costs, as plain numbers for a record.
+
+    The scale is summarised over channels (min, median, max; one value per tensor when
+    axis=None), the zero point given once when every channel shares it, and the round-trip
+    error |w - dequantize(quantize(w))| as its max and mean over max |w|: at most s/2 inside
+    the range, so about 1/255 of the largest weight for symmetric int8 per tensor.
+    """
+    quantized = quantize_tensor(w, bits=bits, signed=signed, symmetric=symmetric, axis=axis)
+    w = np.asarray(w, dtype=np.float64)
+    error = np.abs(w - quantized.dequantize())
+    peak = float(np.abs(w).max()) if w.size else 0.0
+    scale, zero = np.ravel(quantized.scale), np.ravel(quantized.zero_point)
+    return {
+        "scale": {"min": float(scale.min()), "median": float(np.median(scale)), "max": float(scale.max())},
+        "zero_point": int(zero[0]) if np.all(zero == zero[0]) else {"min": int(zero.min()), "max": int(zero.max())},
+        "rel_err_max": float(error.max()) / peak if peak else 0.0,
+        "rel_err_mean": float(error.mean()) / peak if peak else 0.0,
+    }

@@ -10,18 +10,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, p50
+from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std
+from bench.tables._runs import task_column as task_name
 
 TEACHER_METHOD = "full-ft"
-METHOD_ORDER = ("student-only", "kd-hard", "kd-soft", "kd-feature", "kd-multi-teacher", "kd-online")
-METHOD_NAMES = {
-    "student-only": "none (gold labels only)",
-    "kd-hard": "teacher's labels",
-    "kd-soft": "soft targets",
-    "kd-feature": "soft targets + hidden/attention (TinyBERT)",
-    "kd-multi-teacher": "soft targets of several teachers",
-    "kd-online": "online (mutual learning)",
-}
+BASELINE = "student-only"  # the undistilled student every KD row is held against
+OTHER_CHAIN = 10**6  # rows of chains that are neither the teacher nor a KD method sort last
 # The paper's column order and metrics: F1 for MRPC and QQP, Spearman for STS-B, MCC for CoLA.
 TASK_ORDER = ("glue-mnli", "glue-qqp", "glue-qnli", "glue-sst2", "glue-cola", "glue-stsb", "glue-mrpc", "glue-rte")
 TASK_METRICS = {"glue-mnli": ("accuracy_m", "accuracy_mm"), "glue-qqp": ("f1",), "glue-mrpc": ("f1",),
@@ -29,21 +23,28 @@ TASK_METRICS = {"glue-mnli": ("accuracy_m", "accuracy_mm"), "glue-qqp": ("f1",),
 METRIC_SHORT = {"accuracy": "acc", "f1": "F1", "spearman": "Spearman", "matthews_corr": "MCC", "accuracy_m": "acc m/mm"}
 
 
-def row_identity(record: dict) -> tuple[tuple, str, str]:
-    """(sort key, system, distillation) of the row a record belongs to."""
+def distillation_methods() -> list[str]:
+    """The distillation methods in their table order (their metadata): the baseline first."""
+    from bench.registry import METHODS
+
+    entries = [e for e in METHODS.entries() if e.meta.family == "distillation"]
+    return [e.name for e in sorted(entries, key=lambda e: e.meta.order)]
+
+
+def row_identity(record) -> tuple[tuple, str, str, str | None]:
+    """(sort key, system, distillation, KD method or None) of the row a record belongs to."""
     from bench.cell import Stage
     from bench.distill.students import parse_student
+    from bench.registry import METHODS
 
-    chain = [Stage(s["method"], tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in s["options"]))
-             for s in record["config"]["chain"]]
-    model = record["config"]["model"]
+    chain, model = record.chain, record.model
     if [stage.method for stage in chain] == [TEACHER_METHOD]:
-        return (model, 0, 0, 0), f"{model} (teacher)", "- (fine-tuned, full-ft)"
+        return (model, 0, 0, 0), f"{model} (teacher)", "- (fine-tuned, full-ft)", None
     first = chain[0] if chain else None
-    if first is None or first.method not in METHOD_ORDER:
-        return (model, 3, 0, 99), model, record.get("chain_label", "none")
-    options = first.options_dict()
-    student = parse_student(options["student"])
+    info = METHODS.get(first.method).meta if first else None
+    if info is None or info.family != "distillation":
+        return (model, 3, 0, OTHER_CHAIN), model, record.chain_label, None
+    student = parse_student(first.options_dict()["student"])
     if student.kind == "truncate":
         system, order = f"{student.layers}-layer {model}", (1, student.layers)
     elif student.kind == "lstm":
@@ -52,20 +53,17 @@ def row_identity(record: dict) -> tuple[tuple, str, str]:
         system, order = student.model, (1, 99)
     # Options that differ from the method's defaults (the student is in the System column).
     rest = Stage(first.method, tuple(kv for kv in first.options if kv[0] != "student")).label()
-    distillation = METHOD_NAMES[first.method] + (f" [{rest}]" if rest != first.method else "")
+    distillation = info.label + (f" [{rest}]" if rest != first.method else "")
     later = " -> ".join(stage.label() for stage in chain[1:])
-    return (model, *order, METHOD_ORDER.index(first.method)), system, distillation + (f" -> {later}" if later else "")
+    return (model, *order, info.order), system, distillation + (f" -> {later}" if later else ""), first.method
 
 
 def task_column(task: str, metrics: tuple[str, ...]) -> str:
-    from bench.registry import TASKS
-
-    name = getattr(TASKS.get(task).obj, "folder", task) if task in TASKS else task
-    return f"{name} ({METRIC_SHORT.get(metrics[0], metrics[0])})"
+    return f"{task_name(task)} ({METRIC_SHORT.get(metrics[0], metrics[0])})"
 
 
-def metrics_of(task: str, record: dict) -> tuple[str, ...]:
-    return TASK_METRICS.get(task, (record["task_meta"]["metric"],))
+def metrics_of(task: str, record) -> tuple[str, ...]:
+    return TASK_METRICS.get(task, (record.metric,))
 
 
 def _median(values):
@@ -73,21 +71,20 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
-def _speed_shapes(records: list[dict]) -> list[tuple[str, int]]:
-    shapes = {(r["device"], int(key.split("_")[0][1:])) for r in records for key in (r.get("latency") or {})}
-    return sorted(shapes)
+def _speed_shapes(records) -> list[tuple[str, int]]:
+    return sorted({(r.device, batch_size) for r in records for batch_size, _ in r.latency})
 
 
-def distilled_table(records: list[dict], published: list[dict]) -> Table:
+def distilled_table(records, published: list[dict]) -> Table:
     """Our rows (mean ± std over seeds per task) and the published rows beside them."""
     groups: dict[tuple, dict] = {}
     for record in records:
-        order, system, distillation = row_identity(record)
-        group = groups.setdefault(order, {"System": system, "Distillation": distillation, "records": []})
+        order, system, distillation, method = row_identity(record)
+        group = groups.setdefault(order, {"System": system, "Distillation": distillation, "method": method,
+                                          "records": []})
         group["records"].append(record)
-    tasks = sorted({r["config"]["task"] for r in records}, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 99, t))
-    columns = {task: task_column(task, metrics_of(task, next(r for r in records if r["config"]["task"] == task)))
-               for task in tasks}
+    tasks = sorted({r.task for r in records}, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else 99, t))
+    columns = {task: task_column(task, metrics_of(task, next(r for r in records if r.task == task))) for task in tasks}
     shapes = _speed_shapes(records)
     teachers = {order[0]: group["records"] for order, group in groups.items() if order[1] == 0}
     rows = [_our_row(group, teachers.get(order[0], []), columns, shapes) for order, group in sorted(groups.items())]
@@ -98,18 +95,18 @@ def distilled_table(records: list[dict], published: list[dict]) -> Table:
 def _our_row(group: dict, teacher: list[dict], columns: dict, shapes) -> dict:
     members = group["records"]
     row = {"System": group["System"], "Distillation": group["Distillation"], "Source": "ours (dev)",
-           "#Params": fmt(_median(r["params"]["total"] / 1e6 for r in members), ".2f", "M"),
-           "#FLOPs": fmt(_median(r["flops"]["flops"] / 1e9 for r in members if r.get("flops")), ".2f", "B")}
+           "#Params": fmt(_median(r.params["total"] / 1e6 for r in members), ".2f", "M"),
+           "#FLOPs": fmt(_median(r.flops["flops"] / 1e9 for r in members if r.flops), ".2f", "B")}
     for device, batch_size in shapes:
-        ours = _median(p50(r, batch_size) for r in members if r["device"] == device)
-        base = _median(p50(r, batch_size) for r in teacher if r["device"] == device)
+        ours = _median(r.p50(batch_size) for r in members if r.device == device)
+        base = _median(r.p50(batch_size) for r in teacher if r.device == device)
         row[f"Speedup {device} b{batch_size}"] = fmt(base / ours if base and ours else None, ".1f", "x")
     for task, column in columns.items():
-        seeds = [r for r in members if r["config"]["task"] == task]
+        seeds = [r for r in members if r.task == task]
         # MNLI shows matched / mismatched, each as mean ± std over seeds.
-        values = [mean_std([r["metrics"].get(m) for r in seeds]) for m in metrics_of(task, seeds[0])] if seeds else ["-"]
+        values = [mean_std([r.metrics.get(m) for r in seeds]) for m in metrics_of(task, seeds[0])] if seeds else ["-"]
         row[column] = " / ".join(values)
-    row["Seeds"] = str(max(sum(r["config"]["task"] == task for r in members) for task in columns))
+    row["Seeds"] = str(max(sum(r.task == task for r in members) for task in columns))
     return row
 
 
@@ -129,13 +126,13 @@ def _notes(records, groups, columns, shapes) -> list[str]:
                  + ", ".join(columns.values()) + ". Published rows: Jiao et al. 2020, Table 1, as the tutorial prints it (MNLI-m/mm and QQP "
                  "test-server scores only; the other columns are not quoted; BERT-base teacher, full training "
                  "sets, data augmentation for TinyBERT); compare the ordering of rows, not the values.")
-    flops = next((r["flops"] for r in records if r.get("flops")), None)
+    flops = next((r.flops for r in records if r.flops), None)
     if flops:
         notes.append(f"#FLOPs: {flops['tool']}, {flops['convention']}, batch {flops['batch_size']}, sequence length "
                      f"{flops['seq_len']}; the published #FLOPs count otherwise (about twice ours for BERT-base, see the "
                      "architecture table). #Params: every parameter, task head included (median over tasks).")
     if shapes:
-        presets = sorted({s.get("preset", "?") for r in records for s in (r.get("latency") or {}).values()})
+        presets = sorted({s.get("preset", "?") for r in records for s in r.latency.values()})
         notes.append("Speedup: median p50 latency of the teacher over the row's, same device and batch, "
                      f"sequence length {flops['seq_len'] if flops else '?'}, measured here (latency preset "
                      f"{', '.join(presets)}; 'quick' is indicative only).")
@@ -152,21 +149,21 @@ def _notes(records, groups, columns, shapes) -> list[str]:
 def _step_time_ratios(groups: dict) -> dict[str, float]:
     """Per KD method, the median ratio of its seconds per step to student-only's, freshly trained cells only."""
     def step_times(group) -> dict:
-        return {(r["config"]["task"], r["config"]["seed"]): r["training"][-1]["s_per_step"] for r in group["records"]
-                if r.get("training") and not r["training"][-1].get("from_cache") and r["training"][-1].get("s_per_step")}
+        return {(r.task, r.seed): r.s_per_step for r in group["records"]
+                if r.training and not r.last_training.get("from_cache") and r.s_per_step}
 
-    baselines = {order[:3]: step_times(g) for order, g in groups.items() if order[1] != 0 and order[3] == 0}
+    baselines = {order[:3]: step_times(g) for order, g in groups.items() if g["method"] == BASELINE}
     ratios = defaultdict(list)
     for order, group in groups.items():
-        baseline = baselines.get(order[:3]) if order[1] != 0 and 0 < order[3] < len(METHOD_ORDER) else None
+        baseline = baselines.get(order[:3]) if group["method"] not in (None, BASELINE) else None
         for cell, seconds in step_times(group).items() if baseline else ():
             if cell in baseline:
-                ratios[METHOD_ORDER[order[3]]].append(seconds / baseline[cell])
-    return {method: statistics.median(ratios[method]) for method in METHOD_ORDER if method in ratios}
+                ratios[group["method"]].append(seconds / baseline[cell])
+    return {method: statistics.median(ratios[method]) for method in distillation_methods() if method in ratios}
 
 
 def _kd_cost(records: list[dict]) -> str:
-    kd = [r["stages"]["distillation"] for r in records if (r.get("stages") or {}).get("distillation")]
+    kd = [r.stage("distillation") for r in records if r.stage("distillation")]
     if not kd:
         return "KD cost: no KD records."
     teachers = {t["key"]: t for d in kd for t in d.get("teachers", []) if "key" in t}
@@ -182,24 +179,23 @@ def _kd_cost(records: list[dict]) -> str:
 
 def _verdicts(groups: dict, columns: dict) -> list[str]:
     """Per KD method: on how many (student, task) pairs its mean beats the undistilled student's."""
-    means = defaultdict(dict)  # (model, student order) -> method index -> task -> mean primary metric
+    means = defaultdict(dict)  # (model, student order) -> KD method -> task -> mean primary metric
     for order, group in groups.items():
-        if order[1] == 0:  # the teacher row
+        if group["method"] is None:  # the teacher and other chains
             continue
         for record in group["records"]:
-            task = record["config"]["task"]
-            value = statistics.fmean(record["metrics"].get(m, 0.0) for m in metrics_of(task, record))
-            means[order[:3]].setdefault(order[3], defaultdict(list))[task].append(value)
+            value = statistics.fmean(record.metrics.get(m, 0.0) for m in metrics_of(record.task, record))
+            means[order[:3]].setdefault(group["method"], defaultdict(list))[record.task].append(value)
     lines = []
-    for method_index, method in enumerate(METHOD_ORDER[1:], start=1):
+    for method in distillation_methods():
         wins = total = 0
         for per_method in means.values():
-            if method_index not in per_method or 0 not in per_method:
+            if method == BASELINE or method not in per_method or BASELINE not in per_method:
                 continue
-            for task, values in per_method[method_index].items():
-                if task in per_method[0]:
+            for task, values in per_method[method].items():
+                if task in per_method[BASELINE]:
                     total += 1
-                    wins += statistics.fmean(values) > statistics.fmean(per_method[0][task])
+                    wins += statistics.fmean(values) > statistics.fmean(per_method[BASELINE][task])
         if total:
             lines.append(f"{method} beats the undistilled student (same student, same budget) on {wins} of {total} "
                          f"(student, task) pairs by the mean over seeds.")

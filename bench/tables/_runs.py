@@ -26,62 +26,48 @@ def ordered_tasks(tasks, order: tuple[str, ...]) -> list[str]:
     return sorted(tasks, key=lambda t: (rank.get(task_column(t), len(order)), t))
 
 
-def primary_value(record: dict) -> float | None:
-    """The task's primary metric; tasks with several dev sets (MNLI m/mm) give their mean."""
-    metric = record["task_meta"]["metric"]
-    values = [v for k, v in record["metrics"].items() if k == metric or k.startswith(metric + "_")]
-    return statistics.fmean(values) if values else None
+def method_info(method: str):
+    """The registered metadata of a row's method ('adapter(size=8)' -> adapter's), or None."""
+    from bench.registry import METHODS
+
+    base = method.split("(")[0]
+    return METHODS.get(base).meta if base in METHODS else None
 
 
-def _chain(record: dict):
-    from bench.cell import Cell
-
-    return Cell.from_dict(record["config"]).chain
-
-
-def method_label(record: dict) -> str:
-    """The chain's label without learning rates: the method a table row names."""
-    from bench.cell import Stage
-
-    stages = [Stage(s.method, tuple(kv for kv in s.options if kv[0] != "lr")) for s in _chain(record)]
-    return " -> ".join(stage.label() for stage in stages) or "none"
+def row_name(method: str) -> str:
+    """A method's table label from its metadata, with the options that make the row a variant:
+    'adapter(size=8)' -> 'Adapter(size=8)'."""
+    info, base = method_info(method), method.split("(")[0]
+    return (info.label if info else base) + method[len(base):]
 
 
-def learning_rate(record: dict) -> float | None:
-    for stage in _chain(record):
-        if "lr" in stage.options_dict():
-            return stage.options_dict()["lr"]
-    return None
-
-
-def trained_runs(records: list[dict]) -> tuple[dict, dict]:
+def trained_runs(records) -> tuple[dict, dict]:
     """({(model, task, method): [records of the best rate]}, {same key: {lr: mean}})."""
     groups = defaultdict(lambda: defaultdict(list))
     for record in successful(records):
-        if record["config"]["arch_only"] or primary_value(record) is None:
+        if record.arch_only or record.primary_value is None:
             continue
-        key = (record["config"]["model"], record["config"]["task"], method_label(record))
-        groups[key][learning_rate(record)].append(record)
+        groups[(record.model, record.task, record.method_label)][record.learning_rate].append(record)
     best, swept = {}, {}
     for key, by_lr in groups.items():
-        means = {lr: statistics.fmean(primary_value(r) for r in runs) for lr, runs in by_lr.items()}
-        sign = 1 if next(iter(by_lr.values()))[0]["task_meta"]["higher_is_better"] else -1
+        means = {lr: statistics.fmean(r.primary_value for r in runs) for lr, runs in by_lr.items()}
+        sign = 1 if next(iter(by_lr.values()))[0].higher_is_better else -1
         chosen = max(means, key=lambda lr: sign * means[lr])
         best[key] = by_lr[chosen]
         swept[key] = means
     return best, swept
 
 
-def parameter_records(records: list[dict]) -> dict:
+def parameter_records(records) -> dict:
     """{(model, method): record} for trainable counts, architecture-only cells preferred."""
     chosen = {}
-    for record in sorted(successful(records), key=lambda r: not r["config"]["arch_only"]):
-        chosen.setdefault((record["config"]["model"], method_label(record)), record)
+    for record in sorted(successful(records), key=lambda r: not r.arch_only):
+        chosen.setdefault((record.model, record.method_label), record)
     return chosen
 
 
-def trainable_without_head(record: dict) -> int:
-    params = record["params"]
+def trainable_without_head(record) -> int:
+    params = record.params
     return params["trainable"] - params.get("trainable_head", 0)
 
 
@@ -102,7 +88,7 @@ def score_columns(runs: dict, model: str, method: str, tasks: list[str]) -> dict
     """Each task's metric x100 as mean ± std over seeds, and their average ('Avg')."""
     columns, means = {}, []
     for task in tasks:
-        values = [primary_value(r) for r in runs.get((model, task, method), [])]
+        values = [r.primary_value for r in runs.get((model, task, method), [])]
         columns[task_column(task)] = mean_std(values)
         means.append(100 * statistics.fmean(values) if values else None)
     columns["Avg"] = _average(means)

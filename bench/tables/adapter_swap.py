@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from bench.registry import TABLES
 from bench.report import Table, describe_hardware, with_stage
-from bench.tables._runs import method_label
 
 
 @TABLES.register("adapter-swap", results="adapter-swap", title="One base model, several task deltas",
                  paper="Houlsby et al. 2019; Hu et al. 2021")
-def adapter_swap(records: list[dict], arch_only: bool = False) -> Table:
+def adapter_swap(records, arch_only: bool = False) -> Table:
     rows, measured = [], []
     for record, swap in with_stage(records, "adapter_swap"):
         measured.append(record)
-        model_bytes = (record.get("size") or {}).get("model_bytes")
+        model_bytes = record.size.get("model_bytes")
         rows.append({
-            "Task": record["config"]["task"],
-            "Model": record["config"]["model"],
-            "Method": method_label(record).replace(" -> adapter-swap", ""),
+            "Task": record.task,
+            "Model": record.model,
+            "Method": record.method_label.replace(" -> adapter-swap", ""),
             "Delta parameters": f"{swap['delta_parameters'] / 1e6:.3f}M",
             "Bytes per task (MB)": f"{swap['bytes_per_task'] / 1e6:.2f}",
             "Whole model (MB)": f"{model_bytes / 1e6:.1f}" if model_bytes else "-",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware
-from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, score_columns, sweep_note,
-                                trainable_without_head, trained_runs)
+from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, row_name, score_columns,
+                                sweep_note, trainable_without_head, trained_runs)
 
-METHODS = {"full-ft": "Full-FT", "bitfit": "BitFit"}
+ROW_METHODS = ("full-ft", "bitfit")  # in this order; rows are named by the methods' metadata labels
 TASK_ORDER = ("QNLI", "SST-2", "MNLI", "CoLA", "MRPC", "STS-B", "RTE", "QQP")
 # As printed in the tutorial; MNLI is the mean of its m/mm columns; Avg is the paper's (9 columns).
 PUBLISHED = {
@@ -24,20 +24,21 @@ PUBLISHED = {
 }
 
 
-def percent_trainable(record: dict) -> float:
-    return 100.0 * trainable_without_head(record) / record["params"]["base_total"]
+def percent_trainable(record) -> float:
+    return 100.0 * trainable_without_head(record) / record.params["base_total"]
 
 
 @TABLES.register("bitfit", results="peft", title="BitFit: train only the biases",
                  paper="Ben Zaken et al. 2021, BitFit")
-def bitfit(records: list[dict], arch_only: bool = False) -> Table:
+def bitfit(records, arch_only: bool = False) -> Table:
     params = parameter_records(records)
     runs, swept = ({}, {}) if arch_only else trained_runs(records)
     tasks = ordered_tasks({task for _, task, _ in runs}, TASK_ORDER)
-    models = sorted({m for m, method in params if method in METHODS})
+    models = sorted({m for m, method in params if method in ROW_METHODS})
     rows = []
     for model in models:
-        for method, shown in METHODS.items():
+        for method in ROW_METHODS:
+            shown = row_name(method)
             record = params.get((model, method))
             if record is None:
                 continue
@@ -66,7 +67,7 @@ def bitfit(records: list[dict], arch_only: bool = False) -> Table:
         notes.append("Task columns: dev metric x100 (accuracy; F1 for MRPC; Matthews for CoLA; Pearson for STS-B), "
                      "mean ± std over seeds. Avg: mean over the task columns shown; published rows show the "
                      "paper's figures for the same columns (the paper's own Avg over 9 columns: "
-                     + ", ".join(f"{m} {METHODS[k]} {v[2]}" for (m, k), v in PUBLISHED.items()) + ").")
+                     + ", ".join(f"{m} {row_name(k)} {v[2]}" for (m, k), v in PUBLISHED.items()) + ").")
         note = sweep_note(swept)
         if note:
             notes.append(note)

@@ -8,7 +8,7 @@ from bench.report import Table, describe_hardware, with_stage
 
 @TABLES.register("gguf", results="gguf", title="llama.cpp (GGUF) against PyTorch fp32 generation",
                  paper="llama.cpp / GGUF")
-def gguf(records: list[dict], arch_only: bool = False) -> Table:
+def gguf(records, arch_only: bool = False) -> Table:
     rows, measured = [], []
     for record, stage in with_stage(records, "gguf"):
         measured.append(record)
@@ -16,7 +16,7 @@ def gguf(records: list[dict], arch_only: bool = False) -> Table:
                                    ("PyTorch fp32 (dequantised GGUF)", "torch_fp32", None)):
             result = stage[key]
             rows.append({
-                "Model": record["config"]["model"],
+                "Model": record.model,
                 "Runtime": runtime,
                 "File (MB)": f"{size / 1e6:.1f}" if size else "-",
                 f"TTFT, {stage['prompt_tokens']}-token prompt (ms)": f"{result['ttft_ms']:.1f}",
@@ -28,7 +28,7 @@ def gguf(records: list[dict], arch_only: bool = False) -> Table:
             })
     notes = [describe_hardware(measured)]
     if measured:
-        stage = measured[0]["stages"]["gguf"]
+        stage = measured[0].stage("gguf")
         notes.append(f"Median of {stage['runs']} runs after a warm-up; {stage['new_tokens']} greedy tokens; "
                      f"{stage['threads']} threads for both runtimes; llama-cpp-python {stage['llama_cpp_version']}, "
                      f"extra (AMX/repacked) weight buffers {'on' if stage['extra_buffers'] else 'off'}. TTFT: prompt "

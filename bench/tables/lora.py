@@ -10,12 +10,10 @@ import statistics
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware
-from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, score_columns, sweep_note,
-                                trainable_without_head, trained_runs)
+from bench.tables._runs import (method_info, ordered_tasks, parameter_records, published_columns, row_name,
+                                score_columns, sweep_note, trainable_without_head, trained_runs)
 
 TASK_ORDER = ("MNLI", "SST-2", "MRPC", "CoLA", "QNLI", "QQP", "RTE", "STS-B")
-ROW_ORDER = ("full-ft", "bitfit", "adapter", "lora", "ia3", "top-k")
-NAMES = {"full-ft": "FT", "bitfit": "BitFit", "adapter": "Adapter", "lora": "LoRA", "ia3": "(IA)^3", "top-k": "top-k"}
 # RoBERTa-base rows as printed in the tutorial: trainable (M) and the 8 task columns, Avg.
 # Our Houlsby adapters of bottleneck 8 and 24 have the parameter counts of the paper's
 # Adapter^D rows (0.3M, 0.9M), which are AdapterDrop adapters (Ruckle et al. 2020).
@@ -28,18 +26,13 @@ PUBLISHED = {
 }
 
 
-def row_name(method: str) -> str:
-    base = method.split("(")[0]
-    return NAMES.get(base, base) + method[len(base):]
-
-
 def _order(method: str) -> tuple:
-    """Paper row order; within a method by its numbers (size=8 before size=24)."""
+    """The methods' table order (their metadata); within a method by its numbers (size=8 before size=24)."""
     import re
 
-    base = method.split("(")[0]
+    info = method_info(method)
     numbers = tuple(float(n) for n in re.findall(r"\d+(?:\.\d+)?", method))
-    return (ROW_ORDER.index(base) if base in ROW_ORDER else len(ROW_ORDER), numbers, method)
+    return (info.order if info else float("inf"), numbers, method)
 
 
 def _median(values):
@@ -48,15 +41,15 @@ def _median(values):
 
 
 @TABLES.register("lora", results="peft", title="LoRA and the PEFT comparison", paper="Hu et al. 2021, LoRA")
-def lora(records: list[dict], arch_only: bool = False) -> Table:
+def lora(records, arch_only: bool = False) -> Table:
     params = parameter_records(records)
     runs, swept = ({}, {}) if arch_only else trained_runs(records)
     tasks = ordered_tasks({t for _, t, _ in runs}, TASK_ORDER)
     chained = {m for _, m in params if "->" in m}  # post-training chains belong to other tables
     rows = []
     for model in sorted({m for m, _ in params}):
-        full_ft_step = _median(r["training"][0].get("s_per_step") for (m, _, meth), rs in runs.items()
-                               if m == model and meth == "full-ft" for r in rs)
+        full_ft_step = _median(r.s_per_step for (m, _, meth), rs in runs.items() if m == model and meth == "full-ft"
+                               for r in rs)
         for method in sorted({meth for m, meth in params if m == model and meth not in chained}, key=_order):
             record = params[(model, method)]
             pub = PUBLISHED.get((model, method))
@@ -65,8 +58,8 @@ def lora(records: list[dict], arch_only: bool = False) -> Table:
             if not arch_only:
                 row.update(score_columns(runs, model, method, tasks))
                 mine = [r for (m, _, meth), rs in runs.items() if m == model and meth == method for r in rs]
-                step = _median(r["training"][0].get("s_per_step") for r in mine)
-                rss = _median(r["memory"]["train_peak_rss_bytes"] for r in mine)
+                step = _median(r.s_per_step for r in mine)
+                rss = _median(r.memory.get("train_peak_rss_bytes") for r in mine)
                 row["s/step vs FT"] = f"{step / full_ft_step:.2f}" if step and full_ft_step else "-"
                 row["train peak RSS (MiB)"] = f"{rss / 2**20:.0f}" if rss else "-"
             rows.append(row)

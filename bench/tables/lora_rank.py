@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware, mean_std
-from bench.tables._runs import primary_value, sweep_note, task_column, trained_runs
+from bench.tables._runs import sweep_note, task_column, trainable_without_head, trained_runs
 
 RANKS = (1, 2, 4, 8, 64)
 TARGETS = {"q": "Wq", "qv": "Wq,Wv", "qkvo": "Wq,Wk,Wv,Wo"}
@@ -19,17 +19,17 @@ PUBLISHED = {
 }
 
 
-def lora_options(record: dict) -> dict | None:
+def lora_options(record) -> dict | None:
     """The options of a lone lora stage, or None for any other chain."""
-    chain = record["config"]["chain"]
-    if len(chain) != 1 or chain[0]["method"] != "lora":
+    chain = record.chain
+    if len(chain) != 1 or chain[0].method != "lora":
         return None
-    return dict(chain[0]["options"])
+    return chain[0].options_dict()
 
 
 @TABLES.register("lora-rank", results="lora-rank", title="LoRA rank against adapted weight types",
                  paper="Hu et al. 2021, LoRA (Table 6)")
-def lora_rank(records: list[dict], arch_only: bool = False) -> Table:
+def lora_rank(records, arch_only: bool = False) -> Table:
     runs, swept = trained_runs(records)
     cells: dict = {}
     trainable: dict = {}
@@ -38,8 +38,7 @@ def lora_rank(records: list[dict], arch_only: bool = False) -> Table:
         if options is None or options["targets"] not in TARGETS:
             continue
         cells[(model, task, options["targets"], options["r"])] = group
-        params = group[0]["params"]
-        trainable[(model, options["targets"], options["r"])] = params["trainable"] - params.get("trainable_head", 0)
+        trainable[(model, options["targets"], options["r"])] = trainable_without_head(group[0])
     ranks = sorted({r for *_, r in cells} | set(RANKS))
     rows = []
     for model, task in sorted({(m, t) for m, t, _, _ in cells}):
@@ -47,7 +46,7 @@ def lora_rank(records: list[dict], arch_only: bool = False) -> Table:
             row = {"Model": model, "Task": task_column(task), "Weight type": shown}
             for r in ranks:
                 group = cells.get((model, task, targets, r), [])
-                row[f"r={r}"] = mean_std([primary_value(x) for x in group])
+                row[f"r={r}"] = mean_std([x.primary_value for x in group])
             rows.append(row)
     for model in sorted({m for m, _, _ in trainable}):
         for targets, shown in TARGETS.items():

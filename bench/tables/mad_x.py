@@ -11,8 +11,9 @@ import statistics
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware, mean_std
-from bench.tables._runs import primary_value, sweep_note, trainable_without_head, trained_runs
+from bench.tables._runs import method_info, row_name, sweep_note, trainable_without_head, trained_runs
 
+# The transfer setting of each row variant; other methods are named by their metadata label.
 DESCRIPTIONS = {
     "full-ft": "full fine-tuning on English, zero-shot",
     "adapter(config=pfeiffer)": "task adapter alone on English, zero-shot",
@@ -20,33 +21,36 @@ DESCRIPTIONS = {
     "mad-x": "MAD-X: task adapter on the en language adapter; pt language adapter swapped in",
     "mad-x(swap=False)": "MAD-X without the swap (en language adapter kept): ablation",
 }
-ORDER = list(DESCRIPTIONS)
+VARIANTS = list(DESCRIPTIONS)
 
 
 def _order(item):
+    """By task, then the methods' table order (metadata), then the variants in the order above."""
     (_, task, method) = item
-    return (task, ORDER.index(method) if method in ORDER else len(ORDER), method)
+    info = method_info(method)
+    variant = VARIANTS.index(method) if method in VARIANTS else len(VARIANTS)
+    return (task, info.order if info else float("inf"), variant, method)
 
 
 @TABLES.register("mad-x", results="mad-x", title="MAD-X: cross-lingual transfer with adapters",
                  paper="Pfeiffer et al. 2020, MAD-X")
-def mad_x(records: list[dict], arch_only: bool = False) -> Table:
+def mad_x(records, arch_only: bool = False) -> Table:
     runs, swept = trained_runs(records)
     rows = []
     for key in sorted(runs, key=_order):
         model, task, method = key
         group = runs[key]
         in_language = not task.startswith("xling-")
-        mlm = [s for r in group for s in (r["stages"].get("mad_x") or {}).get("language_adapters", {}).values()]
+        mlm = [s for r in group for s in (r.stage("mad_x") or {}).get("language_adapters", {}).values()]
         rows.append({
             "Task": task,
             "Model": model,
             "Method": method,
             "Setting": ("trained in the target language (upper reference)" if in_language
-                        else DESCRIPTIONS.get(method, method)),
-            "Target dev accuracy": mean_std([primary_value(r) for r in group]),
+                        else DESCRIPTIONS.get(method) or row_name(method)),
+            "Target dev accuracy": mean_std([r.primary_value for r in group]),
             "# Trainable": f"{trainable_without_head(group[0]) / 1e6:.2f}M",
-            "Train s (task)": f"{statistics.median(r['training'][-1]['wall_s'] for r in group):.0f}",
+            "Train s (task)": f"{statistics.median(r.last_training['wall_s'] for r in group):.0f}",
             "Train s (language adapters)": f"{statistics.median(s['wall_s'] for s in mlm if 'wall_s' in s):.0f}"
             if any("wall_s" in s for s in mlm) else "-",
         })

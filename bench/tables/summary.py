@@ -1,49 +1,61 @@
-"""Summary of any records: one row per (task, model, chain), seeds aggregated."""
+"""Summary of any records: one row per (task, model, chain), seeds aggregated.
+
+It renders every valid record: architecture-only cells (no metrics, no training time) show
+'-' in those columns, and cells that did not succeed (only the envelope) are listed in a note.
+"""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 
+from bench.record import Record
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std, successful
+from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, successful
 
 
 def _mb(value) -> str:
     return f"{value / 2**20:.0f}" if value else "-"
 
 
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _row(task: str, model: str, chain: str, group: list[Record]) -> dict:
+    last = group[-1]
+    # The first key of the primary metric: MNLI shows its matched dev set.
+    metric_key = last.primary_keys[0] if last.primary_keys else None
+    params, flops = last.params, last.flops.get("flops")
+    return {
+        "task": task,
+        "model": model,
+        "method": chain,
+        metric_key or "metric": mean_std([r.metrics.get(metric_key) for r in group]) if metric_key else "-",
+        "seeds": len(group),
+        "params": fmt(params.get("total") and params["total"] / 1e6, ".2f", "M"),
+        "trainable %": fmt(params.get("trainable_pct"), ".2f"),
+        "GFLOPs (b1)": fmt(flops and flops / 1e9, ".2f"),
+        "p50 b1 (ms)": fmt(_median(r.p50(1) for r in group), ".1f"),
+        "train (s)": fmt(_median(r.train_wall_s for r in group), ".0f"),
+        "train peak RSS (MiB)": _mb(last.memory.get("train_peak_rss_bytes")),
+        "infer peak RSS (MiB)": _mb(last.memory.get("inference_peak_rss_bytes")),
+    }
+
+
 @TABLES.register("summary", title="Summary of a records directory", paper="-")
-def summary(records: list[dict], arch_only: bool = False) -> Table:
+def summary(records, arch_only: bool = False) -> Table:
+    records = Record.all(records)
     groups = defaultdict(list)
     for record in successful(records):
-        cell = record["config"]
-        groups[(cell["task"], cell["model"], record["chain_label"])].append(record)
-    rows = []
-    for (task, model, chain), group in sorted(groups.items()):
-        first = group[-1]
-        metric = first["task_meta"]["metric"]
-        metric_key = next((k for k in first["metrics"] if k.startswith(metric)), metric)
-        b1 = [v["p50"] for r in group for k, v in (r.get("latency") or {}).items() if k.startswith("b1_")]
-        train_s = [sum(t["wall_s"] for t in r["training"]) for r in group if r["training"]]
-        rows.append({
-            "task": task,
-            "model": model,
-            "method": chain,
-            metric_key if first["metrics"] else "metric": mean_std([r["metrics"].get(metric_key) for r in group]) if first["metrics"] else "-",
-            "seeds": len(group),
-            "params": f"{first['params']['total'] / 1e6:.2f}M",
-            "trainable %": f"{first['params']['trainable_pct']:.2f}",
-            "GFLOPs (b1)": f"{first['flops']['flops'] / 1e9:.2f}" if first.get("flops") else "-",
-            "p50 b1 (ms)": f"{statistics.median(b1):.1f}" if b1 else "-",
-            "train (s)": f"{statistics.median(train_s):.0f}" if train_s else "-",
-            "train peak RSS (MiB)": _mb(first["memory"]["train_peak_rss_bytes"]),
-            "infer peak RSS (MiB)": _mb(first["memory"]["inference_peak_rss_bytes"]),
-        })
-    failed = [r for r in records if r.get("status") != "success"]
+        groups[(record.task, record.model, record.chain_label)].append(record)
+    rows = [_row(*key, group) for key, group in sorted(groups.items())]
+    failed = [r for r in records if not r.succeeded]
     notes = [describe_hardware(records), describe_budget(records),
              "Metric shown x100 as mean ± std over seeds (n < 3 shown as such); latency p50 and training "
              "time are medians over seeds; memory is the last seed's."]
     if failed:
-        notes.append(f"{len(failed)} cell(s) did not succeed: " + ", ".join(f"{r['chain_label']} on {r['config']['task']} ({r['status']})" for r in failed))
+        notes.append(f"{len(failed)} cell(s) did not succeed: "
+                     + ", ".join(f"{r.chain_label} on {r.task} ({r.status})" for r in failed))
     return Table("Summary", rows, notes)

