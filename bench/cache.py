@@ -18,8 +18,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 WEIGHTS = "model.safetensors"
 STATS = "training.json"

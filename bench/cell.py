@@ -112,7 +112,7 @@ class Cell:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Cell":
+    def from_dict(cls, data: dict) -> Cell:
         def option(key, value):  # JSON turns tuples into lists; options hold tuples
             return key, tuple(value) if isinstance(value, list) else value
 

@@ -8,8 +8,9 @@ trained model. Options of training methods extend `TrainOptions`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from bench.typed import option
 

@@ -7,7 +7,7 @@ returns a plain Python float.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 # name -> higher_is_better; the registry metadata and reports read this.
 METRICS: dict[str, bool] = {

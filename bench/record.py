@@ -12,10 +12,11 @@ training wall time, so a missing section reads as empty (`{}`, `[]`) or None, ne
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 Status = Literal["success", "failed", "oom", "timeout", "invalid"]
 
@@ -44,16 +45,16 @@ class Record:
     data: dict
 
     @classmethod
-    def of(cls, record: "Record | dict") -> "Record":
+    def of(cls, record: Record | dict) -> Record:
         return record if isinstance(record, Record) else cls(record)
 
     @classmethod
-    def all(cls, records: Iterable["Record | dict"]) -> list["Record"]:
+    def all(cls, records: Iterable[Record | dict]) -> list[Record]:
         """Tables take dicts (tests, `bench run`) or Records; this accepts both."""
         return [cls.of(record) for record in records]
 
     @classmethod
-    def load_all(cls, records_dir: str | Path) -> list["Record"]:
+    def load_all(cls, records_dir: str | Path) -> list[Record]:
         from bench.store import load_records
 
         return [cls(data) for data in load_records(records_dir)]

@@ -14,14 +14,10 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.cell import SCHEMA_VERSION, Cell
-from bench.inference import DATA_SEED, Evaluation, Measurements, evaluate, load_examples, measure
-
-# bench/distill/unlabelled.py takes the runner's own shuffle (DATA_SEED, _load_examples) from here.
-_load_examples = load_examples
+from bench.inference import Evaluation, Measurements, evaluate, load_examples, measure
 
 
 @dataclass

@@ -17,6 +17,7 @@ from bench.cell import Budget, Cell, MeasureSettings, Stage
 from bench.errors import UsageError, abridge
 from bench.typed import build, parse_scalar
 
+
 def results_dir() -> Path:
     """The committed results folders: BENCH_RESULTS, else the checkout's results/ (an editable
     install), else ./results in the caller's folder (a non-editable install ships no results)."""

@@ -7,9 +7,10 @@ tasks (GSM8K, translation; a later issue) give a prompt in `text_a` and the targ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 TaskKind = Literal["classification", "regression", "generation"]
 

@@ -61,7 +61,7 @@ def adapter_swap(model, options: SwapOptions, ctx):
         before = model(**inputs).logits.clone()
     with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
         paths = [Path(tmp) / f"task{i}.safetensors" for i in range(options.tasks)]
-        for path, delta in zip(paths, deltas):
+        for path, delta in zip(paths, deltas, strict=False):
             save_file({n: t.cpu() for n, t in delta.items()}, str(path))
         sizes = [path.stat().st_size for path in paths]
         turn = iter(range(10**9))

@@ -143,8 +143,8 @@ def gguf(model, options: GgufOptions, ctx):
         samples = [timer(engine, prompt, options.new_tokens) for _ in range(options.runs)]
         results[runtime] = dict(_medians(samples), tokens=samples[0][2])
     ours, base = results["llama.cpp"], results["torch fp32"]
-    agree = sum(a == b for a, b in zip(ours["tokens"], base["tokens"])) / options.new_tokens
-    prefix = next((i for i, (a, b) in enumerate(zip(ours["tokens"], base["tokens"])) if a != b), options.new_tokens)
+    agree = sum(a == b for a, b in zip(ours["tokens"], base["tokens"], strict=False)) / options.new_tokens
+    prefix = next((i for i, (a, b) in enumerate(zip(ours["tokens"], base["tokens"], strict=False)) if a != b), options.new_tokens)
     ctx.records["gguf"] = {
         "file": name, "file_bytes": os.path.getsize(path), "threads": threads,
         "prompt_tokens": options.prompt_tokens, "new_tokens": options.new_tokens, "runs": options.runs,

@@ -13,8 +13,8 @@ def feature_objective(student, options: FeatureOptions, teacher_shape: dict, kin
     from bench.distill.offline import Objective
 
     mapping = layer_map(student.config.num_hidden_layers, teacher_shape["layers"])
-    hidden_pairs = list(zip(range(len(mapping) + 1), [0, *mapping]))  # 0: the embedding output
-    attention_pairs = list(zip(range(1, len(mapping) + 1), mapping))
+    hidden_pairs = list(zip(range(len(mapping) + 1), [0, *mapping], strict=False))  # 0: the embedding output
+    attention_pairs = list(zip(range(1, len(mapping) + 1), mapping, strict=False))
     module = ProjectedStudent(student, student.config.hidden_size, teacher_shape["hidden"])
 
     def objective(trained, inputs, labels, targets):

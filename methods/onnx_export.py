@@ -75,7 +75,7 @@ def _logits_module(model, names: list[str]):
             self.model = model
 
         def forward(self, *args):
-            return self.model(**dict(zip(names, args))).logits
+            return self.model(**dict(zip(names, args, strict=False))).logits
 
     return Logits()
 

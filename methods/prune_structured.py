@@ -85,7 +85,7 @@ def gradient_head_importance(model, blocks, ctx, examples: int) -> list:
             return (x.view(*x.shape[:-1], mask.numel(), -1).mul(mask[:, None]).view_as(x),) + args[1:]
         return hook
 
-    handles = [b.output.dense.register_forward_pre_hook(masking_hook(m)) for b, m in zip(blocks, masks)]
+    handles = [b.output.dense.register_forward_pre_hook(masking_hook(m)) for b, m in zip(blocks, masks, strict=False)]
     scores = [torch.zeros_like(m) for m in masks]
     features = ctx.train_features[:examples]
     batch_size = ctx.cell.budget.batch_size
@@ -95,7 +95,7 @@ def gradient_head_importance(model, blocks, ctx, examples: int) -> list:
             batch = collate(ctx.tokenizer, features[start:start + batch_size], ctx.device)
             loss = model(**batch).loss
             grads = torch.autograd.grad(loss, masks)
-            for score, grad in zip(scores, grads):
+            for score, grad in zip(scores, grads, strict=False):
                 score += grad.abs()
     finally:
         for handle in handles:
@@ -135,7 +135,7 @@ def prune_heads(model, options: HeadPruneOptions, ctx):
         scores = weight_head_importance(blocks)
     removed = {}
     with torch.no_grad():
-        for layer, (block, score) in enumerate(zip(blocks, scores)):
+        for layer, (block, score) in enumerate(zip(blocks, scores, strict=False)):
             keep, drop = _keep_lowest_pruned(score, options.fraction)
             attention, size = block.self, block.self.attention_head_size
             index = (keep[:, None] * size + torch.arange(size, device=keep.device)).flatten()

@@ -9,9 +9,9 @@ model trained on one source scores correctly on the other.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from bench.errors import UsageError, unknown_name
 from bench.metrics import METRICS
@@ -162,7 +162,7 @@ class GlueTask:
 
 def _examples(texts: list[list[str]], labels: list) -> list[Example]:
     text_b = texts[1] if len(texts) > 1 else [None] * len(labels)
-    return [Example(a, b, y) for a, b, y in zip(texts[0], text_b, labels)]
+    return [Example(a, b, y) for a, b, y in zip(texts[0], text_b, labels, strict=False)]
 
 
 def _task(name, folder, hub_config, text_columns, hub_text_columns, label_column,

@@ -8,9 +8,9 @@ adapt to a language (mad-x) read unlabelled text of either language from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from bench.errors import unknown_name
 from bench.registry import TASKS

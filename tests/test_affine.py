@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from bench.quant.affine import (
-    INT8, UINT8, affine_params, dequantize, integer_range, quantize, quantize_tensor, tensor_range,
+    INT8,
+    UINT8,
+    affine_params,
+    dequantize,
+    integer_range,
+    quantize,
+    quantize_tensor,
+    tensor_range,
 )
 
 

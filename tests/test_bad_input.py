@@ -12,7 +12,6 @@ import shutil
 import pytest
 
 from bench.cli import main
-from tests.glue_files import write_split
 
 VALID = {"--task": "glue-sst2", "--method": "full-ft", "--model": "{model}"}
 

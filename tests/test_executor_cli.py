@@ -52,7 +52,7 @@ def make_broken_model(directory: Path) -> Path:
 )
 def test_unknown_names_exit_2_before_anything_runs(tmp_path, capsys, tiny_model_dir, tiny_glue_dir, flags, expected):
     args = {"--task": "glue-rte", "--method": "full-ft", "--model": str(tiny_model_dir)}
-    args.update(dict(zip(flags[::2], flags[1::2])))
+    args.update(dict(zip(flags[::2], flags[1::2], strict=False)))
     records = tmp_path / "records"
     argv = ["run", *[x for kv in args.items() for x in kv], "--records", str(records),
             "--data-dir", str(tiny_glue_dir), *FAST]
@@ -150,7 +150,7 @@ def test_record_key_is_the_cell_key(rte_run):
     from bench.cell import Cell, result_versions
 
     _, records, *_ = rte_run
-    for path, record in records_in(records).items():
+    for record in records_in(records).values():
         cell = Cell.from_dict(record["config"])
         assert record["key"] == cell.key(result_versions())
         assert record["versions"] == result_versions()

@@ -11,7 +11,7 @@ LN3 = math.log(3.0)
 
 
 def kl(p, q):
-    return sum(a * math.log(a / b) for a, b in zip(p, q) if a > 0)
+    return sum(a * math.log(a / b) for a, b in zip(p, q, strict=False) if a > 0)
 
 
 def test_temperature_flattens_the_distribution():

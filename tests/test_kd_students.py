@@ -71,9 +71,9 @@ def test_lstm_has_the_hugging_face_calling_convention(lstm):
 
 
 def test_lstm_is_measured_like_any_model(lstm, tmp_path):
-    from bench.runtime.artifact import TorchArtifact
     from bench.data import encode
     from bench.measure.flops import count_flops, reference_inputs
+    from bench.runtime.artifact import TorchArtifact
     from bench.runtime.predict import predict
     from bench.task import Example
 

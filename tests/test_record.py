@@ -88,7 +88,7 @@ def test_summary_renders_arch_only_and_failed_records(records_dir, capsys):
     out = capsys.readouterr().out
     header = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| task")).split("|")[1:-1]]
     arch = next(line for line in out.splitlines() if line.startswith("| glue-sst2"))
-    row = dict(zip(header, (c.strip() for c in arch.split("|")[1:-1])))
+    row = dict(zip(header, (c.strip() for c in arch.split("|")[1:-1]), strict=False))
     assert row["method"] == "lora" and row["metric"] == "-" and row["params"].endswith("M")
     assert row["train (s)"] == "-" and row["p50 b1 (ms)"] == "-"
     assert "1 cell(s) did not succeed: full-ft on glue-rte (failed)" in out

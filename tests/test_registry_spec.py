@@ -36,7 +36,7 @@ def test_registry_register_get_names_and_metadata():
     assert entry.family == "greek" and entry.paper == "A 2020"
     assert "alpha" in registry and "gamma" not in registry
     with pytest.raises(AttributeError):
-        entry.metric
+        _ = entry.metric
     assert [e.name for e in registry.entries()] == ["alpha", "beta"]
 
 

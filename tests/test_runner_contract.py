@@ -148,8 +148,8 @@ def test_arch_only_cell_measures_without_training(fast_spec):
 def test_architecture_only_source_builds_the_task_head_without_weights():
     from bench.errors import UsageError
     from bench.measure.params import count_parameters
-    from bench.modeling.source import ModelSource
     from bench.modeling.load import load_model, load_tokenizer
+    from bench.modeling.source import ModelSource
 
     config = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                   intermediate_size=20, max_position_embeddings=64)

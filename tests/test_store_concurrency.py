@@ -85,7 +85,7 @@ def test_two_runs_on_one_folder_compute_every_cell_once(tmp_path, three_cells, t
     names = [o[3] for o in outcomes[0]]
     assert [o[3] for o in outcomes[1]] == names
     computed = []
-    for run, outcome in zip(runs, outcomes):
+    for run, outcome in zip(runs, outcomes, strict=False):
         assert [status for status, *_ in outcome] == ["success"] * 3
         mine = [name for _, cached, _, name in outcome if not cached]
         assert all(read_record(records / name)["computed_by"] == run.pid for name in mine)

@@ -108,7 +108,7 @@ def test_collate_pads_to_the_longest_in_the_batch(tokenizer):
     assert batch["input_ids"].shape == (3, max(lengths))
     assert batch["attention_mask"].sum(dim=1).tolist() == lengths
     assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [1, 0, 1]
-    for row, n in zip(batch["input_ids"].tolist(), lengths):
+    for row, n in zip(batch["input_ids"].tolist(), lengths, strict=False):
         assert row[n:] == [tokenizer.pad_token_id] * (max(lengths) - n)
     # a batch without its longest member is padded less: padding is per batch
     assert collate(tokenizer, [features[0], features[2]])["input_ids"].shape == (2, max(lengths[0], lengths[2]))

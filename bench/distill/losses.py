@@ -34,13 +34,13 @@ def soft_kl(student_logits, teacher_logits, temperature: float):
 def ensemble_targets(teacher_logits: list, weights, temperature: float):
     """Weighted average of several teachers' softened distributions (weights sum to one)."""
     weights = _normalised(weights, len(teacher_logits))
-    return sum(w * soften(t, temperature) for w, t in zip(weights, teacher_logits))
+    return sum(w * soften(t, temperature) for w, t in zip(weights, teacher_logits, strict=False))
 
 
 def ensemble_logits(teacher_logits: list, weights):
     """Weighted average of several teachers' raw outputs (for logit MSE and regression)."""
     weights = _normalised(weights, len(teacher_logits))
-    return sum(w * t for w, t in zip(weights, teacher_logits))
+    return sum(w * t for w, t in zip(weights, teacher_logits, strict=False))
 
 
 def logit_mse(student_logits, teacher_logits):

@@ -15,8 +15,8 @@ from bench.task import Example
 
 def unlabelled_examples(ctx, source: str, limit: int) -> list[Example]:
     """Up to `limit` texts without labels, from `source`: "train" or a task name."""
+    from bench.inference import DATA_SEED, load_examples
     from bench.registry import TASKS
-    from bench.runner import DATA_SEED, _load_examples
 
     task = ctx.task
     if source == "train":
@@ -25,7 +25,7 @@ def unlabelled_examples(ctx, source: str, limit: int) -> list[Example]:
             raise UsageError("unlabelled='train' takes the training text beyond train_limit, "
                              "but this cell trains on the whole split: set budget.train_limit")
         # The runner's own shuffle, so the labelled subset and this rest never overlap.
-        rest = _load_examples(task, task.train_split, ctx.data_dir, None, shuffle=True)[used : used + limit]
+        rest = load_examples(task, task.train_split, ctx.data_dir, None, shuffle=True)[used : used + limit]
         if not rest:
             raise UsageError(f"unlabelled='train': {task.name} has no training text beyond the first {used}")
         return [Example(e.text_a, e.text_b, None) for e in rest]

@@ -146,9 +146,9 @@ def decode_runs(model, input_ids, attention_mask, settings: DecodeSettings, *, f
     samples, started = [], perf_counter()
     while len(samples) < config["min_runs"] or perf_counter() - started < config["min_seconds"]:
         samples.append(run())
-    first, rest, tokens = (list(column) for column in zip(*samples))
-    tokens_per_s = [n / (ms / 1e3) if ms > 0 else float("nan") for n, ms in zip(tokens, rest)]
-    sentences_per_s = [rows / ((a + b) / 1e3) for a, b in zip(first, rest)]
+    first, rest, tokens = (list(column) for column in zip(*samples, strict=False))
+    tokens_per_s = [n / (ms / 1e3) if ms > 0 else float("nan") for n, ms in zip(tokens, rest, strict=False)]
+    sentences_per_s = [rows / ((a + b) / 1e3) for a, b in zip(first, rest, strict=False)]
     return DecodeRuns(
         batch_size=rows, prompt_tokens=int(input_ids.shape[1]), fixed_length=fixed_length,
         settings=settings.to_dict(), first_token_ms=first, rest_ms=rest, tokens_after_first=tokens,

@@ -9,9 +9,9 @@ before the kernels finish.
 from __future__ import annotations
 
 import functools
-from time import perf_counter  # bound here so tests can substitute a fake clock
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from time import perf_counter  # bound here so tests can substitute a fake clock
 
 from bench.measure.result import Result
 

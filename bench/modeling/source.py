@@ -7,7 +7,6 @@ FLOPs and latency measurements, which do not depend on weight values.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import nn
 
 # Where adapters go, as regexes over module names, per architecture family. Houlsby puts one

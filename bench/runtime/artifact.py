@@ -6,7 +6,7 @@ provide the same four methods, so every variant is evaluated and measured by the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class TorchArtifact:

@@ -9,7 +9,7 @@ it, and the compiled callable serves prediction and timing.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bench.runtime.artifact import TorchArtifact
 

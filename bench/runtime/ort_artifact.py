@@ -9,8 +9,8 @@ threads as torch, so one table compares runtimes at equal thread counts.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
 QUANT_PARAM_SUFFIXES = ("_scale", "_zero_point")  # names the ORT quantiser gives scales and zero points

@@ -6,7 +6,7 @@ a model is scored by the same task code.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 def torch_predictor(model) -> Callable:
@@ -32,6 +32,6 @@ def predict(predictor: Callable, tokenizer, features: Sequence[dict], task_kind:
         batch = collate(tokenizer, [features[i] for i in indices], device)
         logits = np.asarray(predictor(batch))
         values = logits[:, 0].tolist() if task_kind == "regression" else logits.argmax(-1).tolist()
-        for i, value in zip(indices, values):
+        for i, value in zip(indices, values, strict=False):
             predictions[i] = value
     return predictions

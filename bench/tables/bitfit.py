@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware
-from bench.tables._runs import (ordered_tasks, parameter_records, published_columns, row_name, score_columns,
-                                sweep_note, trainable_without_head, trained_runs)
+from bench.tables._runs import (
+    ordered_tasks,
+    parameter_records,
+    published_columns,
+    row_name,
+    score_columns,
+    sweep_note,
+    trainable_without_head,
+    trained_runs,
+)
 
 ROW_METHODS = ("full-ft", "bitfit")  # in this order; rows are named by the methods' metadata labels
 TASK_ORDER = ("QNLI", "SST-2", "MNLI", "CoLA", "MRPC", "STS-B", "RTE", "QQP")

@@ -10,8 +10,17 @@ import statistics
 
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware
-from bench.tables._runs import (method_info, ordered_tasks, parameter_records, published_columns, row_name,
-                                score_columns, sweep_note, trainable_without_head, trained_runs)
+from bench.tables._runs import (
+    method_info,
+    ordered_tasks,
+    parameter_records,
+    published_columns,
+    row_name,
+    score_columns,
+    sweep_note,
+    trainable_without_head,
+    trained_runs,
+)
 
 TASK_ORDER = ("MNLI", "SST-2", "MRPC", "CoLA", "QNLI", "QQP", "RTE", "STS-B")
 # RoBERTa-base rows as printed in the tutorial: trainable (M) and the 8 task columns, Avg.
@@ -65,7 +74,7 @@ def lora(records, arch_only: bool = False) -> Table:
             rows.append(row)
             if pub and not arch_only:
                 rows.append(dict({"Model": f"{model} (published)", "Method": row_name(method), "# Trainable": pub[0],
-                                  "# Trainable pub.": pub[0]}, **published_columns(dict(zip(TASK_ORDER, pub[1])), tasks)))
+                                  "# Trainable pub.": pub[0]}, **published_columns(dict(zip(TASK_ORDER, pub[1], strict=False)), tasks)))
     notes = [describe_hardware(records), describe_budget(records),
              "# Trainable: parameters the method trains, without the task head (every method trains it), "
              "from architecture-only cells where present. Adapter rows: Houlsby adapters (two per layer) of the "

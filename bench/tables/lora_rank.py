@@ -56,7 +56,7 @@ def lora_rank(records, arch_only: bool = False) -> Table:
             rows.append(row)
     for (task, targets), values in PUBLISHED.items():
         row = {"Model": "GPT-3 175B (published)", "Task": task, "Weight type": TARGETS[targets]}
-        row.update({f"r={r}": f"{v}" for r, v in zip(RANKS, values)})
+        row.update({f"r={r}": f"{v}" for r, v in zip(RANKS, values, strict=False)})
         row.update({f"r={r}": "-" for r in ranks if r not in RANKS})
         rows.append(row)
     notes = [describe_hardware(records), describe_budget(records),
