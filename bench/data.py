@@ -7,16 +7,20 @@ from collections.abc import Sequence
 
 from bench.task import Example
 
+IGNORE_INDEX = -100  # label positions the cross-entropy of every transformers model skips
+
 
 def encode(tokenizer, examples: Sequence[Example], max_len: int, with_labels: bool = True) -> list[dict]:
     """One feature dict per example, truncated to max_len and not padded (padding is per batch)."""
     texts_a = [e.text_a for e in examples]
     texts_b = [e.text_b for e in examples] if examples and examples[0].text_b is not None else None
-    encoded = tokenizer(texts_a, texts_b, truncation=True, max_length=max_len)
+    # Text labels (a translation) are token ids of the target side; class ids and scores stay.
+    targets = [e.label for e in examples] if with_labels and examples and isinstance(examples[0].label, str) else None
+    encoded = tokenizer(texts_a, texts_b, text_target=targets, truncation=True, max_length=max_len)
     features = []
     for i, example in enumerate(examples):
         feature = {name: values[i] for name, values in encoded.items()}
-        if with_labels and example.label is not None:
+        if with_labels and example.label is not None and targets is None:
             feature["labels"] = example.label
         features.append(feature)
     return features
@@ -53,7 +57,10 @@ def collate(tokenizer, features: Sequence[dict], device: str = "cpu") -> dict:
     labels = [f["labels"] for f in features] if "labels" in features[0] else None
     inputs = [{k: v for k, v in f.items() if k != "labels"} for f in features]
     batch = tokenizer.pad(inputs, return_tensors="pt")
-    if labels is not None:
+    if labels is not None and isinstance(labels[0], list):  # target token ids: -100 is ignored by the loss
+        longest = max(map(len, labels))
+        batch["labels"] = torch.tensor([ids + [IGNORE_INDEX] * (longest - len(ids)) for ids in labels])
+    elif labels is not None:
         dtype = torch.float32 if isinstance(labels[0], float) else torch.long
         batch["labels"] = torch.tensor(labels, dtype=dtype)
     return {k: v.to(device) for k, v in batch.items()}

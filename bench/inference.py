@@ -32,6 +32,36 @@ class Measurements:
     inference_peak: int
     inference_cuda: dict | None
     process_peak: int
+    sections: dict  # what the task's evaluator adds to the record ("generation": decode speed)
+
+
+class ClassifierEvaluator:
+    """How classification and regression tasks are predicted and timed: one forward pass per
+    batch gives class ids (argmax) or scores; latency is one forward at fixed shapes."""
+
+    def predict(self, task, artifact, tokenizer, examples, cell) -> list:
+        from bench.data import encode
+        from bench.runtime.predict import predict
+
+        features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
+        return predict(artifact.predictor(), tokenizer, features, task.kind, cell.budget.eval_batch_size, cell.device)
+
+    def measure(self, artifact, tokenizer, cell, flops_module) -> tuple[dict, dict | None, dict]:
+        """(latency, FLOPs of `flops_module` at batch 1 and the reference length, extra sections)."""
+        from bench.measure.flops import count_flops, reference_inputs
+
+        latency = measure_latencies(artifact, cell)
+        flops = None
+        if cell.measure.flops:
+            inputs = reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, cell.device)
+            flops = count_flops(flops_module, inputs).to_dict()
+        return latency, flops, {}
+
+    def describe(self, task) -> dict | None:
+        return None
+
+
+CLASSIFIER = ClassifierEvaluator()
 
 
 def load_examples(task, split: str, data_dir, limit, shuffle: bool):
@@ -67,16 +97,11 @@ def score_splits(artifact, cell, task, tokenizer, data_dir) -> tuple[dict, dict]
 
     Metric keys of a suffixed split are f"{name}_{suffix}" (MNLI: accuracy_m, accuracy_mm).
     """
-    from bench.data import encode
-    from bench.runtime.predict import predict
-
     metrics, evaluated = {}, {}
     limit = cell.budget.eval_limit
-    predictor = artifact.predictor()
     for suffix, split in task.eval_splits.items():
         examples = load_examples(task, split, data_dir, limit, shuffle=False)
-        features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
-        predictions = predict(predictor, tokenizer, features, task.kind, cell.budget.eval_batch_size, cell.device)
+        predictions = task.evaluator.predict(task, artifact, tokenizer, examples, cell)
         scores = task.score(predictions, [e.label for e in examples])
         metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
         evaluated[split] = {"examples": len(examples), "limited": limit is not None}
@@ -93,37 +118,34 @@ def retention(metrics: dict, reference: dict, primary: str) -> dict | None:
     return {"retention": kept, "tag": tag, "reference_metrics": reference, "metric": primary}
 
 
-def measure(cell, artifact, flops_module, flops_source: str, workdir=None) -> Measurements:
-    """Latency, then the inference memory peaks, FLOPs (of `flops_module`), size and, when
-    asked, this machine's matmul peak."""
+def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, workdir=None) -> Measurements:
+    """What the task's evaluator times and counts (latency, FLOPs of `flops_module`), then the
+    inference memory peaks, size and, when asked, this machine's matmul peak."""
     import tempfile
 
     import torch
 
-    from bench.measure.flops import count_flops, reference_inputs
     from bench.measure.memory import cuda_peaks, peak_rss_bytes
     from bench.measure.rss_window import rss_peak_bytes
 
     # Timed runs must not pay for deterministic kernels (PROTOCOL: Reproducibility).
     torch.use_deterministic_algorithms(False)
-    latency = measure_latencies(artifact, cell)
+    latency, flops, sections = task.evaluator.measure(artifact, tokenizer, cell, flops_module)
+    if flops is not None:
+        flops["flops_source"] = flops_source
     inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(cell.device)
     machine = None
     if cell.measure.matmul_peak:
         from bench.measure.peak import matmul_peak_gflops
 
         machine = {"matmul_peak": matmul_peak_gflops(cell.device)}
-    flops = None
-    if cell.measure.flops:
-        inputs = reference_inputs(artifact.vocab_size, 1, cell.measure.seq_len, cell.device)
-        flops = dict(count_flops(flops_module, inputs).to_dict(), flops_source=flops_source)
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             size = {"model_bytes": artifact.save(Path(tmp) / "model")}
             if hasattr(artifact, "delta_bytes"):
                 size["delta_bytes"] = artifact.delta_bytes(Path(tmp) / "delta")
-    return Measurements(latency, flops, size, machine, inference_peak, inference_cuda, peak_rss_bytes())
+    return Measurements(latency, flops, size, machine, inference_peak, inference_cuda, peak_rss_bytes(), sections)
 
 
 def measure_latencies(artifact, cell) -> dict:

@@ -19,6 +19,17 @@ METRICS: dict[str, bool] = {
 }
 
 
+# Metrics already on a 0-100 scale (sacreBLEU's BLEU and chrF); the others are fractions that
+# tables show x100.
+PERCENT_METRICS = frozenset({"bleu", "chrf"})
+
+
+def display_scale(metric_key: str | None) -> float:
+    """What a table multiplies a metric by to show it as a percentage ('bleu_m' -> 'bleu')."""
+    base = (metric_key or "").split("_")[0]
+    return 1.0 if base in PERCENT_METRICS else 100.0
+
+
 def accuracy(preds: Sequence, refs: Sequence) -> float:
     """Fraction of predictions equal to the reference."""
     from sklearn.metrics import accuracy_score

@@ -63,7 +63,8 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     ctx = prepared.ctx
     evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference)
     clock["evaluated"] = time.perf_counter()
-    measured = measure(cell, chained.artifact, chained.flops_module, chained.flops_source, workdir)
+    measured = measure(cell, prepared.task, ctx.tokenizer, chained.artifact, chained.flops_module,
+                       chained.flops_source, workdir)
     clock["measured"] = time.perf_counter()
     return assemble_record(prepared, chained, evaluation, measured, clock)
 
@@ -83,17 +84,24 @@ def prepare(cell: Cell, data_dir: str | None, workdir: str | None) -> Prepared:
     data_dir = data_dir_from_env(data_dir)
     task = TASKS.get(cell.task).obj
     source = resolve(cell.model)
-    model = load_model(source, task)
-    base_total = TorchArtifact(model).parameters().total
     ctx = StageContext(cell=cell, task=task, tokenizer=None, device=cell.device, workdir=workdir, data_dir=data_dir)
     if not cell.arch_only:
         from bench.data import encode
 
-        ctx.tokenizer = load_tokenizer(source)
         train = load_examples(task, task.train_split, data_dir, cell.budget.train_limit, shuffle=True)
+        # A model trained from scratch learns its vocabulary from this text (sources and targets).
+        ctx.tokenizer = load_tokenizer(source, training_text=training_text(train))
         ctx.train_features = encode(ctx.tokenizer, train, cell.budget.max_seq_len)
+    model = load_model(source, task, tokenizer=ctx.tokenizer)
+    base_total = TorchArtifact(model).parameters().total
     model.to(cell.device)
     return Prepared(task, source, model, base_total, ctx, deterministic)
+
+
+def training_text(examples) -> list[str]:
+    """Every text of the training examples, targets that are text included (translations)."""
+    texts = [text for e in examples for text in (e.text_a, e.text_b) if text]
+    return texts + [e.label for e in examples if isinstance(e.label, str)]
 
 
 def apply_chain(cell: Cell, prepared: Prepared) -> Chained:
@@ -165,6 +173,8 @@ def assemble_record(prepared: Prepared, chained: Chained, evaluation: Evaluation
             "inference_cuda": measured.inference_cuda,
         },
         "size": measured.size,
+        **measured.sections,
+        "evaluation": task.evaluator.describe(task),
         "training": training,
         "stages": prepared.ctx.records,
         "determinism": {"accuracy": prepared.deterministic, "latency": False},

@@ -147,6 +147,20 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_model_fits_task(source, task) -> None:
+    """Generation needs a model that generates; a classifier head needs one that does not
+    (decoders serve both). Checked for aliases, whose architecture is known before loading."""
+    if source.local_path or source.hub_id:
+        return
+    generates = source.arch in ("encoder-decoder", "decoder")
+    if task.kind == "generation" and not generates:
+        raise UsageError(f"{task.name} generates text; model {source.name!r} is an {source.arch} without a "
+                         "decoder: use an encoder-decoder or decoder model (see `bench list models`)")
+    if task.kind != "generation" and source.arch == "encoder-decoder":
+        raise UsageError(f"{task.name} is {task.kind}; model {source.name!r} is an encoder-decoder for "
+                         "generation tasks (translation)")
+
+
 def expand(spec_data: dict) -> list[Cell]:
     """Every cell of the matrix, all names and options validated first (exit 2 on error)."""
     from bench.modeling.load import resolve
@@ -160,7 +174,9 @@ def expand(spec_data: dict) -> list[Cell]:
     for task in spec.tasks:
         TASKS.get(task)
     for model in spec.models:
-        resolve(model)
+        source = resolve(model)
+        for task in spec.tasks:
+            check_model_fits_task(source, TASKS.get(task).obj)
     # Architecture-only cells may have no method: the model as configured is measured.
     chains = [parse_chain(item) for item in spec.methods] or [()]
     if spec.lr_sweep:

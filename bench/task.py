@@ -43,6 +43,13 @@ class Task(Protocol):
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         """Official metrics of the task; the primary metric's key is `metric`."""
 
+    @property
+    def evaluator(self):
+        """How the runner predicts and measures for this task: `predict(task, artifact, tokenizer,
+        examples, cell)`, `measure(artifact, tokenizer, cell, flops_module)` and `describe(task)`.
+        Classifiers use bench.inference.CLASSIFIER; generation tasks decode
+        (bench/generation/evaluator.py). The runner asks the task instead of branching on its kind."""
+
 
 def data_dir_from_env(data_dir: str | None) -> str | None:
     """The data directory from the argument, else from BENCH_DATA_DIR, else None (hub)."""

@@ -25,7 +25,7 @@ def kd_online(model, options: OnlineOptions, ctx):
     else:
         if ctx.tokenizer is not None:
             check_same_tokenizer(resolve(options.teacher), ctx.tokenizer, role="teacher")
-        peer = load_model(resolve(options.teacher), ctx.task)
+        peer = load_model(resolve(options.teacher), ctx.task, tokenizer=ctx.tokenizer)
     student = prepare_student(model, options, ctx)
     if ctx.cell.arch_only:  # no training: the student's parameters, FLOPs and latency only
         return ctx.train(student, options.for_training())

@@ -71,6 +71,12 @@ class GlueTask:
         data_dir = data_dir_from_env(data_dir)
         return [] if data_dir is None else [self._split_path(data_dir, split)]
 
+    @property
+    def evaluator(self):
+        from bench.inference import CLASSIFIER
+
+        return CLASSIFIER
+
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         """The task's official metrics: class ids for classification, floats for STS-B."""
         from bench.metrics import compute

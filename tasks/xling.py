@@ -55,6 +55,12 @@ class CrossLingualTask:
             return self.target.data_files("dev", data_dir)
         raise unknown_name(f"{self.name} split", split, ("train", "dev"))
 
+    @property
+    def evaluator(self):
+        from bench.inference import CLASSIFIER
+
+        return CLASSIFIER
+
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         return self.source.score(predictions, references)
 

@@ -76,7 +76,24 @@ def write_tiny_glue(root: Path, train_rows: int = TRAIN_ROWS, dev_rows: int = DE
             write_split(root / "glue" / folder / f"{split}.tsv", folder, rows)
     for folder in PLUE_FOLDERS:  # Portuguese GLUE has the same layout (here: the same rows)
         shutil.copytree(root / "glue" / folder, root / "plue" / folder, dirs_exist_ok=True)
+    write_tiny_multi30k(root)
     return root
+
+
+# English-German pairs for the translation tasks: a handful, repeated, so a tiny model can learn some.
+PAIRS = [("a man sleeps .", "ein mann schläft ."), ("two dogs run in the park .", "zwei hunde rennen im park ."),
+         ("the cat is red .", "die katze ist rot ."), ("a woman reads a book .", "eine frau liest ein buch ."),
+         ("the child plays .", "das kind spielt .")]
+
+
+def write_tiny_multi30k(root: Path) -> Path:
+    """root/multi30k/{train,val,test_2016_flickr}.{en,de}: parallel lines, as Multi30k ships them."""
+    folder = root / "multi30k"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, repeat in (("train", 4), ("val", 1), ("test_2016_flickr", 1)):
+        (folder / f"{stem}.en").write_text("".join(f"{en}\n" for en, _ in PAIRS) * repeat, encoding="utf-8")
+        (folder / f"{stem}.de").write_text("".join(f"{de}\n" for _, de in PAIRS) * repeat, encoding="utf-8")
+    return folder
 
 
 def write_tiny_model(directory: Path) -> Path:

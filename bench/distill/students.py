@@ -92,7 +92,7 @@ def build_student(model, spec: StudentSpec, ctx):
     source = resolve(spec.model)
     if ctx.tokenizer is not None:  # arch-only cells have no tokenizer and feed no text
         check_same_tokenizer(source, ctx.tokenizer, role="student")
-    student = load_model(source, ctx.task)
+    student = load_model(source, ctx.task, tokenizer=ctx.tokenizer)
     return student, {"student": spec.model, "pretrained": not source.architecture_only}
 
 
@@ -100,6 +100,8 @@ def check_same_tokenizer(source, tokenizer, role: str) -> None:
     """KD here feeds one tokenisation to teacher and student: their vocabularies must agree."""
     from bench.modeling.load import load_tokenizer
 
+    if source.subword_vocab:
+        return  # trained from scratch on the cell's own subword vocabulary: the same one by construction
     if source.architecture_only and not source.tokenizer_from:
         vocab_size = source.config.get("vocab_size")
         if vocab_size != len(tokenizer):

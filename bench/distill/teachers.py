@@ -91,7 +91,7 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
         check_same_tokenizer(source, ctx.tokenizer, role="teacher")
     key = ref.key(ctx.cell)
     transformers.set_seed(ref.seed)  # the task head's init, as in the teacher's own cell
-    teacher = load_model(source, ctx.task)
+    teacher = load_model(source, ctx.task, tokenizer=ctx.tokenizer)
     stats = load_trained(teacher, key)
     trained_here = stats is None
     if trained_here:

@@ -78,16 +78,23 @@ def from_pretrained(loader, location: str, **kwargs):
         raise _refuse_remote_code(location, error) from None
 
 
-def load_model(source: ModelSource, task=None, task_kind: str = "classification"):
-    """The model with the task's head; architecture-only sources get random init (seeded by caller)."""
+def load_model(source: ModelSource, task=None, task_kind: str = "classification", tokenizer=None):
+    """The model with the task's head; architecture-only sources get random init (seeded by caller).
+
+    Models trained from scratch take their vocabulary and special ids from `tokenizer`, the
+    subword vocabulary trained for the cell (see `load_tokenizer`)."""
     import torch
     import transformers
 
     kind = task.kind if task is not None else task_kind
     head = _head_class(kind, source.arch)
     if source.architecture_only:
-        config = transformers.AutoConfig.for_model(source.config_type, **source.config, **_head_kwargs(task))
-        return head.from_config(config)
+        config = dict(source.config, **_head_kwargs(task), **_vocabulary(source, tokenizer))
+        if source.config_type == "lstm-seq2seq":
+            from bench.generation.lstm import LSTMSeq2Seq, LSTMSeq2SeqConfig
+
+            return LSTMSeq2Seq(LSTMSeq2SeqConfig(**config))
+        return head.from_config(transformers.AutoConfig.for_model(source.config_type, **config))
     location = source.location()
     # fp32 is the reference every variant is measured against, whatever dtype the file stores.
     kwargs = dict(dtype=torch.float32, **_head_kwargs(task))
@@ -100,10 +107,34 @@ def load_model(source: ModelSource, task=None, task_kind: str = "classification"
     return model
 
 
-def load_tokenizer(source: ModelSource):
-    """The tokenizer of the source, or of its `tokenizer_from` alias for architecture-only models."""
+def _vocabulary(source: ModelSource, tokenizer) -> dict:
+    """Vocabulary size and special ids of a model trained from scratch on a subword vocabulary."""
+    if not source.subword_vocab:
+        return {}
+    size = len(tokenizer) if tokenizer is not None else source.subword_vocab
+    ids = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}  # bench/generation/subword.py's order
+    if tokenizer is not None:
+        ids = {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
+               "eos_token_id": tokenizer.eos_token_id}
+    if source.config_type == "lstm-seq2seq":
+        return dict(vocab_size=size, **ids)
+    # Marian starts decoding from the pad token and ends on EOS, as its released models do.
+    return dict(vocab_size=size, decoder_vocab_size=size, decoder_start_token_id=ids["pad_token_id"],
+                forced_eos_token_id=ids["eos_token_id"], **ids)
+
+
+def load_tokenizer(source: ModelSource, training_text=None):
+    """The tokenizer of the source, or of its `tokenizer_from` alias for architecture-only models,
+    or a subword vocabulary trained on `training_text` for a model trained from scratch."""
     import transformers
 
+    if source.subword_vocab:
+        from bench.generation.subword import SubwordSettings, subword_tokenizer
+
+        if training_text is None:
+            raise UsageError(f"model {source.name!r} is trained from scratch with a vocabulary learned from the "
+                             "task's training text; it has no tokenizer of its own")
+        return subword_tokenizer(training_text, SubwordSettings(vocab_size=source.subword_vocab))
     if source.architecture_only:
         if not source.tokenizer_from:
             raise UsageError(f"architecture-only model {source.name!r} has no tokenizer; it serves --arch-only cells")

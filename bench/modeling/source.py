@@ -26,6 +26,9 @@ class ModelSource:
     config: dict | None = field(default=None, hash=False)  # architecture-only: config kwargs
     config_type: str = "bert"  # transformers model_type for architecture-only configs
     tokenizer_from: str | None = None  # alias whose tokenizer an architecture-only model uses
+    # Models trained from scratch get a subword vocabulary of this size, trained on the cell's
+    # own training text (bench/generation/subword.py), instead of a tokenizer that ships.
+    subword_vocab: int | None = None
     pretrained: bool = True
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+from bench.metrics import display_scale
 from bench.record import Record
 from bench.registry import TABLES
 from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, successful
@@ -32,7 +33,8 @@ def _row(task: str, model: str, chain: str, group: list[Record]) -> dict:
         "task": task,
         "model": model,
         "method": chain,
-        metric_key or "metric": mean_std([r.metrics.get(metric_key) for r in group]) if metric_key else "-",
+        metric_key or "metric": (mean_std([r.metrics.get(metric_key) for r in group], scale=display_scale(metric_key))
+                                 if metric_key else "-"),
         "seeds": len(group),
         "params": fmt(params.get("total") and params["total"] / 1e6, ".2f", "M"),
         "trainable %": fmt(params.get("trainable_pct"), ".2f"),
@@ -53,7 +55,7 @@ def summary(records, arch_only: bool = False) -> Table:
     rows = [_row(*key, group) for key, group in sorted(groups.items())]
     failed = [r for r in records if not r.succeeded]
     notes = [describe_hardware(records), describe_budget(records),
-             "Metric shown x100 as mean ± std over seeds (n < 3 shown as such); latency p50 and training "
+             "Metric shown x100 (BLEU and chrF on their own 0-100 scale) as mean ± std over seeds (n < 3 shown as such); latency p50 and training "
              "time are medians over seeds; memory is the last seed's."]
     if failed:
         notes.append(f"{len(failed)} cell(s) did not succeed: "

@@ -1,0 +1,100 @@
+"""Contract of generation cells: a translation task runs end to end through the runner with a
+model trained from scratch on a subword vocabulary learned from the cell's own text."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cli import main
+from bench.errors import UsageError
+from bench.spec import expand
+
+
+def single_threaded(spec: dict) -> dict:
+    """Tiny seq2seq steps are dominated by thread handoffs on a shared 2-core machine."""
+    return dict(spec, measure=dict(spec["measure"], threads=1))
+
+
+@pytest.fixture(scope="module")
+def translate(fast_spec, tiny_glue_dir):
+    """run(model, task, **budget) -> record of a full-ft cell, run once per arguments."""
+    from bench.runner import run_cell
+
+    done = {}
+
+    def run(model: str = "marian-2x128", task: str = "mt-multi30k-en-de", max_steps: int = 3):
+        if (model, task, max_steps) not in done:
+            spec = single_threaded(fast_spec(tasks=[task], models=[model], methods=["full-ft(lr=1e-3)"],
+                                             budget={"max_steps": max_steps, "batch_size": 8, "max_seq_len": 32}))
+            (cell,) = expand(spec)
+            done[(model, task, max_steps)] = run_cell(cell, data_dir=str(tiny_glue_dir))
+        return done[(model, task, max_steps)]
+
+    return run
+
+
+@pytest.mark.parametrize("model", ["marian-2x128", "lstm-2x500"])
+def test_translation_cell_record_schema(translate, model):
+    record = translate(model)
+    assert record["status"] == "success"
+    assert set(record["metrics"]) == {"bleu", "chrf"}
+    assert all(0.0 <= value <= 100.0 for value in record["metrics"].values())
+    assert record["evaluated"] == {"test": {"examples": 5, "limited": False}}
+    assert record["task_meta"]["kind"] == "generation"
+    decoding = record["evaluation"]["decoding"]
+    assert decoding["search"] == "greedy" and decoding["beam"] == 1
+    assert record["evaluation"]["metric_signatures"]["bleu"].startswith("nrefs:1|")
+    generation = record["generation"]
+    assert generation["ttft"]["p50"] > 0 and generation["preset"] == "quick"
+    run = generation["runs"]["1"]
+    assert run["decode_tokens_per_s_median"] > 0 and run["sentences_per_s_median"] > 0
+    assert record["flops"]["step_flops"] > 0 and "convention" in record["flops"]
+    assert record["latency"] == {}
+    assert record["training"][0]["steps"] == 3 and record["training"][0]["final_loss"] > 0
+    assert record["params"]["total"] == record["params"]["trainable"] > 0
+
+
+def test_decoding_in_a_cell_is_deterministic(translate, fast_spec, tiny_glue_dir, monkeypatch, tmp_path):
+    from bench.runner import run_cell
+
+    first = translate("marian-2x128")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "fresh"))  # train again, tokenizer included
+    spec = single_threaded(fast_spec(tasks=["mt-multi30k-en-de"], models=["marian-2x128"],
+                                     methods=["full-ft(lr=1e-3)"], budget={"max_steps": 3, "batch_size": 8,
+                                                                           "max_seq_len": 32}))
+    again = run_cell(expand(spec)[0], data_dir=str(tiny_glue_dir))
+    assert again["metrics"] == first["metrics"]
+    assert again["training"][0]["final_loss"] == first["training"][0]["final_loss"]
+
+
+def test_a_model_that_learns_translates_the_training_pairs(translate):
+    """Enough steps on five repeated pairs: the test set (the same pairs) is translated well."""
+    untrained, record = translate("marian-2x128"), translate("marian-2x128", max_steps=60)
+    assert record["metrics"]["bleu"] > untrained["metrics"]["bleu"] + 10, (untrained["metrics"], record["metrics"])
+
+
+def test_the_other_direction_reads_the_same_files(translate):
+    assert translate("marian-2x128", task="mt-multi30k-de-en")["evaluated"]["test"]["examples"] == 5
+
+
+@pytest.mark.parametrize("task, model, expected", [
+    ("mt-multi30k-en-de", "tinybert4", "generates text"),
+    ("glue-sst2", "marian-2x128", "encoder-decoder for generation tasks"),
+])
+def test_a_model_that_does_not_fit_the_task_is_refused(task, model, expected, fast_spec):
+    with pytest.raises(UsageError, match=expected):
+        expand(fast_spec(tasks=[task], models=[model]))
+
+
+def test_wmt14_offline_exits_2_naming_the_local_files(tmp_path, capsys, tiny_glue_dir, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder = tiny_glue_dir / "wmt14_en_de"
+    folder.mkdir(exist_ok=True)
+    for stem in ("newstest2013", "newstest2014"):
+        for language in ("en", "de"):
+            (folder / f"{stem}.{language}").write_text("x\n", encoding="utf-8")
+    code = main(["run", "--task", "mt-wmt14-en-de", "--method", "full-ft", "--model", "marian-2x128",
+                 "--data-dir", str(tiny_glue_dir), "--records", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "newstest2013.en, newstest2014.en" in err
+    assert not (tmp_path / "r").exists()
