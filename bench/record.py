@@ -194,6 +194,11 @@ class Record:
     def flops(self) -> dict:
         return self.section("flops")
 
+    def decode_tokens_per_s(self, batch_size: int = 1) -> float | None:
+        """A generation cell's decode speed at a batch size (median over timed runs), or None."""
+        runs = self.section("generation").get("runs") or {}
+        return (runs.get(str(batch_size)) or {}).get("decode_tokens_per_s_median")
+
     @property
     def size(self) -> dict:
         return self.section("size")
