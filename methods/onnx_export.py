@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.errors import UsageError
 from bench.registry import METHODS
 from bench.typed import option
 
@@ -84,7 +85,6 @@ def reject_torch_quantised(model) -> None:
     """torch's exporters have no ONNX form for its quantised kernels (quantized::linear_dynamic,
     torchao's int8 tensors): name the chain that gives the same result instead of failing deep
     in the exporter."""
-    from bench.errors import UsageError
 
     module = getattr(model, "module", model)  # a compiled artifact keeps its eager module
     quantised = {type(m).__module__ for m in module.modules() if ".quantized" in type(m).__module__}
@@ -141,6 +141,9 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
 
     if isinstance(model, OrtArtifact):
         return model
+    if ctx.task.kind == "generation":
+        raise UsageError("onnx exports classifiers (one forward pass); an encoder-decoder's decoding loop "
+                         "(encoder, decoder with past key values) is not exported here")
     reject_torch_quantised(model)
     batches = sample_batches(ctx, model.config.vocab_size)
     path = export_onnx(model, stage_dir(ctx, "onnx-") / "model.onnx", batches[0], options.opset, options.dynamo)

@@ -174,3 +174,15 @@ def test_a_good_spec_of_ordinary_size_still_loads(tmp_path):
     spec.write_text("defaults: &d {lr: 1.0e-4}\ntasks: [glue-sst2]\nmethods: [{name: full-ft, <<: *d}]\n"
                     "models: [bert-base]\n")
     assert load_spec_file(spec)["methods"] == [{"name": "full-ft", "lr": 1.0e-4}]
+
+
+@pytest.mark.parametrize("method, expected", [
+    ("seq-kd(teacher=marian-4x256,beam=0)", "'beam' must be at least 1"),
+    ("word-kd(teacher=marian-4x256,topk=0)", "'topk' must be at least 1"),
+    ("seq-kd(teacher=marain-4x256)", "Did you mean 'marian-4x256'?"),
+    ("seq-inter(teacher=marian-4x256,beam=2,n_best=3)", "n_best"),
+])
+def test_bad_sequence_kd_options_exit_2(method, expected, tmp_path, capsys, nothing_runs, tiny_glue_dir):
+    argv = ["--task", "mt-multi30k-en-de", "--model", "marian-2x128", "--method", method,
+            "--data-dir", str(tiny_glue_dir), "--quiet"]
+    assert expected in bad_run(argv, tmp_path, capsys)

@@ -98,3 +98,49 @@ def test_wmt14_offline_exits_2_naming_the_local_files(tmp_path, capsys, tiny_glu
     err = capsys.readouterr().err
     assert code == 2 and "newstest2013.en, newstest2014.en" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_local_seq2seq_directory_translates(tmp_path, fast_spec, tiny_glue_dir):
+    """A saved Marian model with its tokenizer (as an opus-mt download is) runs as the cell's model."""
+    import transformers
+
+    from bench.generation.subword import SubwordSettings, subword_tokenizer
+    from bench.runner import run_cell
+    from tests.conftest import PAIRS
+
+    tokenizer = subword_tokenizer([text for pair in PAIRS for text in pair], SubwordSettings(vocab_size=60))
+    config = transformers.MarianConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                                       encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                                       decoder_ffn_dim=64, max_position_embeddings=64,
+                                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                       decoder_start_token_id=tokenizer.pad_token_id)
+    directory = tmp_path / "opus-mt-tiny"
+    transformers.MarianMTModel(config).save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    spec = single_threaded(fast_spec(tasks=["mt-multi30k-en-de"], models=[str(directory)], methods=["full-ft"]))
+    record = run_cell(expand(spec)[0], data_dir=str(tiny_glue_dir))
+    assert record["status"] == "success" and set(record["metrics"]) == {"bleu", "chrf"}
+    assert record["generation"]["runs"]["1"]["decode_tokens_per_s_median"] > 0
+
+
+@pytest.mark.parametrize("chain, refusal", [
+    ("full-ft(lr=1e-3) -> int8-dynamic(compile=false)", None),
+    ("full-ft(lr=1e-3) -> int8-dynamic", "compiled graph serves classifiers"),
+    ("full-ft(lr=1e-3) -> onnx", "onnx exports classifiers"),
+    ("full-ft(lr=1e-3) -> prune-heads", "BERT-style attention"),
+])
+def test_post_training_on_a_translation_model_works_or_says_why(chain, refusal, fast_spec, tiny_glue_dir):
+    from bench.runner import run_cell
+
+    # Enough steps for a BLEU above zero, against which the int8 model's retention is a ratio.
+    spec = single_threaded(fast_spec(tasks=["mt-multi30k-en-de"], models=["marian-2x128"], methods=[chain],
+                                     budget={"max_steps": 3 if refusal else 60, "batch_size": 8, "max_seq_len": 32}))
+    (cell,) = expand(spec)
+    if refusal:
+        with pytest.raises(UsageError, match=refusal):
+            run_cell(cell, data_dir=str(tiny_glue_dir))
+        return
+    record = run_cell(cell, data_dir=str(tiny_glue_dir))
+    assert record["stages"]["int8_dynamic"]["quantized_modules"] > 0
+    assert record["retention"]["reference_metrics"].keys() == {"bleu", "chrf"}
+    assert record["generation"]["runs"]["1"]["decode_tokens_per_s_median"] > 0

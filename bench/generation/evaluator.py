@@ -89,6 +89,11 @@ def _fields(settings: DecodeSettings) -> dict:
 
 def _module(artifact):
     module = getattr(artifact, "module", None)
+    if artifact.runtime == "torch.compile":
+        # The compiled graph is one forward at fixed shapes; decoding would run the eager module
+        # and the record would name a runtime that did not run.
+        raise UsageError("int8-dynamic's compiled graph serves classifiers; for generation use "
+                         "int8-dynamic(compile=false) or int8-dynamic(backend=torch.ao)")
     if module is None:
         raise UsageError(f"generation runs on PyTorch models; this chain made a {artifact.runtime} artifact "
                          "(its decoding is not implemented here)")

@@ -100,6 +100,10 @@ def load_model(source: ModelSource, task=None, task_kind: str = "classification"
     kwargs = dict(dtype=torch.float32, **_head_kwargs(task))
     if source.gguf_file:
         kwargs["gguf_file"] = _gguf_name(location, source.gguf_file)
+    if kind == "generation" and not source.gguf_file:
+        # A directory or hub id says itself whether it is a seq2seq model (opus-mt) or a decoder.
+        config = from_pretrained(transformers.AutoConfig, location)
+        head = _head_class(kind, "encoder-decoder" if config.is_encoder_decoder else "decoder")
     model = from_pretrained(head, location, **kwargs)
     if getattr(model.config, "pad_token_id", None) is None and source.arch == "decoder":
         # Decoder classification heads pool the last non-pad token, so a pad id is required.
