@@ -49,6 +49,10 @@ def write_record(path: str | Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{this_host()}-{os.getpid()}-", suffix=".json", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a record is shared like any file the user writes.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=1, sort_keys=True, default=_jsonable)
             handle.write("\n")

@@ -73,3 +73,17 @@ def test_a_run_cleans_temporary_files_of_gone_or_old_writers(tmp_path):
     left = {p.name for p in tmp_path.iterdir()}
     kept = ("live writer", "other host, fresh", "fresh, no writer in its name")
     assert left == {"cell.json", *(files[k] for k in kept)}
+
+
+def test_records_are_readable_like_any_file_the_user_writes(tmp_path):
+    import os
+    import stat
+
+    from bench.store import write_record
+
+    umask = os.umask(0o022)
+    try:
+        write_record(tmp_path / "r.json", {"status": "success"})
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
