@@ -26,8 +26,44 @@ STATS = "training.json"
 MANIFEST = "manifest.json"
 
 
-def cache_root() -> Path:
+_held: dict[str, int] = {}  # cache folder -> the descriptor through which this process holds it
+
+
+def cache_folder() -> Path:
+    """The cache folder (BENCH_CACHE, default ~/.cache/bench), without holding it."""
     return Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+
+
+def cache_root() -> Path:
+    """The cache folder, held by this process until it exits: every reader and writer of an
+    entry comes through here, so `bench cache clean` (bench/cache_entries.py) can tell that a
+    run is using the cache and delete nothing under it."""
+    root = cache_folder()
+    if str(root) not in _held:
+        _held[str(root)] = hold(root, exclusive=False)
+    return root
+
+
+def hold(root: Path, exclusive: bool) -> int | None:
+    """A descriptor of the cache folder with a lock on it (flock on the folder itself: no file is
+    added to the cache), released when closed or when the process ends. Shared locks wait for
+    a clean to finish; an exclusive one is refused (None) while any process holds the folder.
+    None too where there is no flock or the folder cannot be made."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: nothing to hold
+        return None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # a read-only place: nothing can be stored there, nor deleted
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def prefix_key(cell, stage_index: int, versions: dict) -> str:

@@ -84,10 +84,14 @@ class Stage:
         from bench.registry import METHODS
 
         defaults = dataclasses.asdict(METHODS.get(self.method).meta.options())
-        changed = [(k, v) for k, v in self.options if defaults.get(k, object()) != v]
-        if not changed:
-            return self.method
-        return f"{self.method}({','.join(f'{k}={v}' for k, v in changed)})"
+        return self._text([(k, v) for k, v in self.options if defaults.get(k, object()) != v])
+
+    def full_label(self) -> str:
+        """The method with every option, defaults included: what the cell really runs."""
+        return self._text(self.options)
+
+    def _text(self, pairs) -> str:
+        return f"{self.method}({','.join(f'{k}={v}' for k, v in pairs)})" if pairs else self.method
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,11 @@ class Cell:
     @property
     def chain_label(self) -> str:
         return " -> ".join(stage.label() for stage in self.chain) or "none"
+
+    @property
+    def full_chain_label(self) -> str:
+        """The chain with every option of every stage, defaults included (what `--dry-run` shows)."""
+        return " -> ".join(stage.full_label() for stage in self.chain) or "none"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

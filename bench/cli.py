@@ -1,4 +1,5 @@
-"""The `bench` command: list, run, table, compare. Exit 2 on bad input, 1 on failed cells or regressions."""
+"""The `bench` command: list, show, run, table, compare, cache. Exit 2 on bad input, 1 on failed cells or
+regressions, 130 on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -6,31 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError, UsageError, abridge
+from bench.cli_run import DEFAULT_RECORDS, cmd_run
+from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
-LIST_KINDS = ("tasks", "methods", "models", "tables")
-DEFAULT_RECORDS = Path("runs") / "records"
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _seeds(text: str) -> list[int]:
-    seeds = []
-    for part in _csv(text):
-        try:
-            seeds.append(int(part))
-        except ValueError:
-            raise UsageError(f"--seed: {abridge(repr(part), 40)} is not an integer (e.g. --seed 0,1,2)") from None
-    return seeds
-
-
-def _batch_sizes(text: str) -> list[int]:
-    try:
-        return [int(b) for b in _csv(text)]
-    except ValueError:
-        raise UsageError(f"--batch-sizes: {abridge(repr(text), 40)} is not a list of integers (e.g. 1,32)") from None
+LIST_KINDS = ("tasks", "methods", "models", "tables", "presets")
 
 
 def _positive_seconds(text: str) -> float:
@@ -53,92 +33,39 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {abridge(message, 300)} (see {self.prog} --help)\n")
 
 
-def _methods(text: str) -> list[str]:
-    """Method chains separated by ';' or by commas outside parentheses: 'lora(r=8,alpha=16),full-ft'."""
-    items, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char in ",;" and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
-
-
 def cmd_list(args) -> int:
     from bench.registry import METHODS, MODELS, TABLES, TASKS
 
+    if args.options and args.kind != "methods":
+        raise UsageError(f"--options lists method options (bench list methods --options); for {args.kind}, "
+                         "bench show NAME")
+    if args.kind == "presets":
+        from bench.describe import preset_description
+        from bench.spec import preset_names
+
+        for name in preset_names():
+            print(f"{name:<26} {preset_description(name)}")
+        return 0
     registry = {"tasks": TASKS, "methods": METHODS, "models": MODELS, "tables": TABLES}[args.kind]
     for entry in registry.entries():
         fields = entry.meta if isinstance(entry.meta, dict) else vars(entry.meta)
         meta = {k: v for k, v in fields.items() if k not in ("options", "order", "label") and v is not None}
         details = "  ".join(f"{k}={v}" for k, v in meta.items())
         print(f"{entry.name:<26} {details}")
+        if args.options:
+            from bench.describe import options_table
+
+            print(options_table(entry.meta.options) + "\n")
     return 0
 
 
-def _spec_from_args(args) -> tuple[dict, Path | None]:
-    """The spec file or preset, then flags on top; the records folder a preset implies."""
-    from bench.spec import preset_path
-    from bench.spec_file import load_spec_file
+def cmd_show(args) -> int:
+    from bench.describe import show
+    from bench.preflight import data_dir_or_env
 
-    spec, records = {}, None
-    if args.spec and args.preset:
-        raise UsageError("give --spec or --preset, not both")
-    if args.preset:
-        path = preset_path(args.preset)
-        spec, records = load_spec_file(path), path.parent / "records"
-    elif args.spec:
-        spec = load_spec_file(args.spec)
-    overrides = {
-        "tasks": _csv(args.task) if args.task else None,
-        "methods": _methods(args.method) if args.method else None,
-        "models": _csv(args.model) if args.model else None,
-        "seeds": _seeds(args.seed) if args.seed else None,
-        "device": args.device,
-        "arch_only": True if args.arch_only else None,
-    }
-    spec.update({k: v for k, v in overrides.items() if v is not None})
-    budget = {"train_limit": args.train_limit, "epochs": args.epochs, "max_steps": args.max_steps,
-              "eval_limit": args.eval_limit, "batch_size": args.batch_size}
-    spec["budget"] = dict(spec.get("budget") or {}, **{k: v for k, v in budget.items() if v is not None})
-    batch_sizes = _batch_sizes(args.batch_sizes) if args.batch_sizes else None
-    measure = {"latency": args.latency, "threads": args.threads, "batch_sizes": batch_sizes}
-    spec["measure"] = dict(spec.get("measure") or {}, **{k: v for k, v in measure.items() if v is not None})
-    return spec, records
-
-
-def cmd_run(args) -> int:
-    from bench.executors.local import run_matrix
-    from bench.preflight import absolute, check_data, check_records_dir, data_dir_or_env
-    from bench.registry import TABLES
-    from bench.spec import expand
-    from bench.store import read_record
-
-    spec, preset_records = _spec_from_args(args)
-    cells = expand(spec)  # every name and option validated before anything runs
-    # Paths are the caller's: cells run in other processes, and results must land where asked.
-    records_dir = absolute(args.records or preset_records or DEFAULT_RECORDS)
-    check_records_dir(records_dir)
     data_dir = data_dir_or_env(args.data_dir)
-    check_data(cells, data_dir)
-    if args.dry_run:
-        for cell in cells:
-            print(f"{cell.slug()}  {cell.chain_label}")
-        print(f"{len(cells)} cell(s) -> {records_dir}")
-        return 0
-    outcomes = run_matrix(cells, records_dir, data_dir=data_dir and str(data_dir), timeout=args.timeout,
-                          progress=not args.quiet)
-    records = [read_record(o.path) for o in outcomes]
-    print(TABLES.get("summary").obj(records).render("md"))
-    cached = sum(o.cached for o in outcomes)
-    failed = [o for o in outcomes if o.status != "success"]
-    print(f"{len(outcomes)} cell(s): {len(outcomes) - len(failed)} succeeded ({cached} from records), "
-          f"{len(failed)} failed. Records: {records_dir}")
-    return 1 if failed else 0
+    print(show(args.name, data_dir and str(data_dir)))
+    return 0
 
 
 def cmd_table(args) -> int:
@@ -146,45 +73,81 @@ def cmd_table(args) -> int:
     from bench.registry import TABLES
     from bench.spec import results_dir
 
+    if args.all:
+        return _table_all(args)
+    if not args.name:
+        raise UsageError("give a table NAME (bench list tables), or --all for every results folder")
     entry = TABLES.get(args.name)
     # A table's runs live in results/<its results folder>/records (several tables may share one).
     records_dir = Path(args.records) if args.records else results_dir() / entry.meta.get("results", args.name) / "records"
+    if not args.records and not records_dir.is_dir():
+        raise UsageError(f"table {args.name} reads {records_dir}, which does not exist; point it at a records "
+                         f"folder with --records DIR (bench run writes to ./{DEFAULT_RECORDS} unless told otherwise)")
     table = entry.obj(Record.load_all(records_dir), arch_only=args.arch_only)
     print(table.render(args.format), end="")
     if args.save:
-        save_dir = Path(args.save)
-        save_dir.mkdir(parents=True, exist_ok=True)
-        for fmt, suffix in (("md", "md"), ("csv", "csv")):
-            (save_dir / f"{args.name}.{suffix}").write_text(table.render(fmt), encoding="utf-8")
+        table.save(args.save, args.name, args.format)
+    return 0
+
+
+def _table_all(args) -> int:
+    from bench.regenerate import plan, render_all
+    from bench.spec import results_dir
+
+    if args.name or args.records:
+        raise UsageError("--all renders every table from its results folder; give no NAME nor --records")
+    root = results_dir()
+    jobs, skipped = plan(root)
+    for name, folder, out in render_all(jobs, args.format, args.save, args.arch_only):
+        if args.save:
+            print(f"results/{folder.name}: {name} -> {', '.join(str(p) for p in out)}")
+        else:
+            print(f"<!-- results/{folder.name}: bench table {name} -->\n{out}")
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    print(f"{len(jobs)} table(s) rendered from {root}; {len(skipped)} skipped", file=sys.stderr)
     return 0
 
 
 def cmd_compare(args) -> int:
-    from tabulate import tabulate
-
-    from bench.compare import Thresholds, compare
+    from bench.compare import Thresholds, compare, render
 
     limits = Thresholds(latency_ratio=args.latency_threshold, memory_growth=args.memory_threshold,
                         metric_drop=args.metric_tolerance)
     result = compare(args.base, args.new, limits)
-    rows = [{"cell": d.cell, "quantity": d.quantity, "base": d.base, "new": d.new, "change": d.change,
-             "verdict": "REGRESSION" if d.regression else "ok"} for d in result.differences]
-    print(tabulate(rows, headers="keys", tablefmt="github") if rows else "no differences in matched cells")
-    for cell in result.only_in_base:
-        print(f"MISSING (only in BASE): {cell}")
-    for cell in result.only_in_new:
-        print(f"only in NEW: {cell}")
-    print(result.verdict())
+    print(render(result))
     return 1 if result.failed else 0
 
 
+def cmd_cache(args) -> int:
+    from bench.cache import cache_folder
+    from bench.cache_entries import clean, list_text, size_text
+
+    root = cache_folder()
+    if args.action == "clean":
+        print(clean(root, args.older_than, args.dry_run))
+    else:
+        print((list_text if args.action == "list" else size_text)(root))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
+    from bench import __version__
+
     top = _OneLineParser(prog="bench", description="Benchmark harness for efficient NLP methods.")
+    top.add_argument("--version", action="version", version=f"bench {__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
-    p = sub.add_parser("list", help="list registered tasks, methods, models or tables")
+    p = sub.add_parser("list", help="list registered tasks, methods, models, tables or presets")
     p.add_argument("kind", choices=LIST_KINDS)
+    p.add_argument("--options", action="store_true", help="methods: every option's type, default, range and help")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="a method's options, a task's splits and metrics, a model's source and size, "
+                                    "a table or a preset")
+    p.add_argument("name")
+    p.add_argument("--data-dir", help="count a task's rows in this data directory (else BENCH_DATA_DIR)")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("run", help="run a matrix of cells (flags, --spec FILE or --preset NAME)")
     p.add_argument("--spec", help="YAML spec file")
@@ -206,16 +169,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
     p.add_argument("--records", help=f"records directory (default {DEFAULT_RECORDS})")
     p.add_argument("--timeout", type=_positive_seconds, help="seconds per cell")
-    p.add_argument("--dry-run", action="store_true", help="validate and list the cells, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and list the cells with every option, and which are already recorded; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("table", help="render a table from stored records")
-    p.add_argument("name")
+    p.add_argument("name", nargs="?", help="a table (bench list tables)")
+    p.add_argument("--all", action="store_true", help="every table from its results folder (results/*/records)")
     p.add_argument("--records", help="records directory (default results/NAME/records)")
-    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md",
+                   help="md for reading; csv and json carry numbers (mean, _std and _n columns)")
     p.add_argument("--arch-only", action="store_true", help="only the columns architecture-only cells give")
-    p.add_argument("--save", metavar="DIR", help="also write DIR/NAME.md and DIR/NAME.csv")
+    p.add_argument("--save", metavar="DIR", help="also write DIR/NAME.md, .csv and the --format asked "
+                                                 "(with --all: DIR/FOLDER/NAME.*)")
     p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("compare", help="compare two records directories; exit 1 on a regression")
@@ -225,6 +192,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("cache", help="show or free the cache of trained prefixes, teacher outputs and tokenizers",
+                       description="The cache (BENCH_CACHE, default ~/.cache/bench) holds only what cells rebuild "
+                                   "when it is missing, so cleaning it is always safe for results; it costs the next "
+                                   "cells the time to rebuild. clean deletes nothing while a running cell uses the "
+                                   "cache (it holds a lock on it).")
+    p.add_argument("action", choices=("list", "size", "clean"))
+    p.add_argument("--older-than", type=float, default=0.0, metavar="DAYS",
+                   help="clean: only entries written more than DAYS days ago (default: every entry)")
+    p.add_argument("--dry-run", action="store_true", help="clean: say what would be deleted, delete nothing")
+    p.set_defaults(func=cmd_cache)
     return top
 
 
@@ -238,6 +216,16 @@ def main(argv=None) -> int:
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        resume = ("; finished cells are recorded, the interrupted one is not: run the same command again to resume"
+                  if args.command == "run" else "")
+        print(f"\nbench: interrupted{resume}", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # `bench list methods --options | head`: the reader left, nothing is wrong
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

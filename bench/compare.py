@@ -116,3 +116,24 @@ def compare(base_dir, new_dir, limits: Thresholds = Thresholds()) -> Comparison:
         base_cells=len(base),
         new_cells=len(new),
     )
+
+
+def _shown(quantity: str, value):
+    """A value for the table: memory in MiB (bytes are unreadable at this size)."""
+    if quantity.startswith("memory.") and isinstance(value, (int, float)):
+        return f"{value / 2**20:.1f} MiB"
+    return value
+
+
+def render(result: Comparison) -> str:
+    """The differences as a Markdown table, then the cells of one side only, then the verdict."""
+    from tabulate import tabulate
+
+    # A cell is 'task | model | chain | seed': its bars would split the Markdown row.
+    rows = [{"cell": d.cell.replace("|", "\\|"), "quantity": d.quantity, "base": _shown(d.quantity, d.base),
+             "new": _shown(d.quantity, d.new), "change": d.change, "verdict": "REGRESSION" if d.regression else "ok"}
+            for d in result.differences]
+    lines = [tabulate(rows, headers="keys", tablefmt="github") if rows else "no differences in matched cells"]
+    lines += [f"MISSING (only in BASE): {cell}" for cell in result.only_in_base]
+    lines += [f"only in NEW: {cell}" for cell in result.only_in_new]
+    return "\n".join([*lines, result.verdict()])

@@ -2,6 +2,9 @@
 
 import difflib
 
+# Exit status on Ctrl-C, of `bench` and of a cell's process: the shell's 128 + SIGINT.
+INTERRUPTED = 130
+
 
 class BenchError(Exception):
     """Base class of every error the harness raises on purpose."""
@@ -11,15 +14,25 @@ class UsageError(BenchError):
     """Bad input from the user (unknown name, malformed spec, bad option); exit status 2."""
 
 
-def closest(name: str, choices) -> str | None:
-    """The closest valid name to `name`, for 'did you mean' messages."""
-    matches = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.4)
-    return matches[0] if matches else None
+def closest(name: str, choices, cutoff: float = 0.4) -> str | None:
+    """The closest valid name to `name`, for 'did you mean' messages; on a tie, the first in
+    `choices`. Registries list their entries in registration order, where the canonical family
+    comes first: 'sst2' is as close to plue-sst2 as to glue-sst2, and glue-sst2 is meant
+    (difflib alone would take the alphabetically last)."""
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(str(name))
+    best, best_score = None, cutoff
+    for choice in map(str, choices):
+        matcher.set_seq1(choice)
+        score = matcher.ratio()
+        if score > best_score or (best is None and score == best_score):
+            best, best_score = choice, score
+    return best
 
 
 def unknown_name(kind: str, name: str, choices) -> UsageError:
+    hint = closest(name, list(choices))
     choices = sorted(choices)
-    hint = closest(name, choices)
     did_you_mean = f" Did you mean {hint!r}?" if hint else ""
     return UsageError(f"unknown {kind} {name!r}.{did_you_mean} Valid {kind}s: {', '.join(choices)}")
 

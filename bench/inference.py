@@ -152,12 +152,14 @@ def measure_latencies(artifact, cell) -> dict:
     """Latency statistics per (batch size, sequence length) of the cell's settings."""
     from bench.measure.flops import reference_inputs
     from bench.measure.latency import LATENCY_PRESETS, measure_latency
+    from bench.progress import report
 
     if cell.measure.latency == "off":
         return {}
     settings = LATENCY_PRESETS[cell.measure.latency]
     results = {}
     for batch_size in cell.measure.batch_sizes:
+        report("measure", detail=f"latency b{batch_size}")
         inputs = reference_inputs(artifact.vocab_size, batch_size, cell.measure.seq_len, cell.device)
         result = measure_latency(artifact.timed_call(inputs), device=cell.device, **settings)
         results[latency_key(batch_size, cell.measure.seq_len)] = dict(result.to_dict(), preset=cell.measure.latency)

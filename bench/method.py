@@ -78,6 +78,7 @@ class StageContext:
     data_dir: str | None = None  # resolved by the runner (flag, BENCH_DATA_DIR, else the hub)
     records: dict = field(default_factory=dict)  # stages add sections to the record here
     cache_key: str | None = None  # set by the runner per stage: where this prefix's weights live
+    on_step: Callable | None = None  # set by the runner: (step, steps, loss) after each training step
 
     def train(self, model, options: TrainOptions, compute_loss: Callable | None = None):
         """Train `model` with the shared loop, or load the weights an identical prefix trained.
@@ -111,6 +112,7 @@ class StageContext:
             seed=self.cell.seed,
             device=self.device,
             compute_loss=compute_loss,
+            on_step=self.on_step,
         )
         if self.cache_key:
             store_trained(model, self.cache_key, stats.to_dict())

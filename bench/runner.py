@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cell import SCHEMA_VERSION, Cell
+from bench.errors import INTERRUPTED
 from bench.inference import Evaluation, Measurements, evaluate, load_examples, measure
+from bench.progress import report, training_steps
+from bench.progress import start as start_progress
 
 
 @dataclass
@@ -56,13 +59,16 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None) -> dict:
     """Everything the PROTOCOL asks of one cell, as a record without key and provenance."""
     clock = {"start": time.perf_counter()}
+    report("load")
     prepared = prepare(cell, data_dir, workdir)
     clock["loaded"] = time.perf_counter()
     chained = apply_chain(cell, prepared)
     clock["stages"] = time.perf_counter()
     ctx = prepared.ctx
+    report("evaluate")
     evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference)
     clock["evaluated"] = time.perf_counter()
+    report("measure")
     measured = measure(cell, prepared.task, ctx.tokenizer, chained.artifact, chained.flops_module,
                        chained.flops_source, workdir)
     clock["measured"] = time.perf_counter()
@@ -135,6 +141,8 @@ def apply_chain(cell: Cell, prepared: Prepared) -> Chained:
                              f"{getattr(model, 'runtime', type(model).__name__)} artifact; put "
                              f"{stage.method} before {cell.chain[index - 1].method} in the chain")
         ctx.cache_key = prefix_key(cell, index, versions)
+        report("stage", stage=stage.method)
+        ctx.on_step = training_steps(stage.method)
         model = entry.obj(model, options, ctx)
         if not is_post or entry.meta.flops == "own":
             flops_module = model
@@ -223,15 +231,21 @@ def main(argv=None) -> int:
     parser.add_argument("record_path")
     parser.add_argument("--data-dir")
     parser.add_argument("--workdir")
+    parser.add_argument("--progress", help="a file to write the cell's phase to (bench/progress.py)")
     args = parser.parse_args(argv)
     with open(args.cell_json, encoding="utf-8") as handle:
         payload = json.load(handle)
     cell = Cell.from_dict(payload["cell"])
     versions = result_versions()
     started = time.time()
+    start_progress(args.progress)
     try:
         result = run_cell(cell, args.data_dir, args.workdir)
         code = 0
+    except KeyboardInterrupt:
+        # Ctrl-C: the cell did not finish, and no record says it did or failed, so the next
+        # run computes it. The executor sees the status and stops the matrix.
+        return INTERRUPTED
     except BaseException as error:  # noqa: BLE001 - every failure becomes a record
         traceback.print_exc()
         result = {"status": failure_status(error), "error": f"{type(error).__name__}: {error}",

@@ -47,12 +47,17 @@ class MatrixSpec:
     lr_sweep: tuple[float, ...] = ()
 
 
+def preset_names() -> list[str]:
+    """The committed results folders that hold a spec.yaml, by name."""
+    return sorted(p.parent.name for p in results_dir().glob("*/spec.yaml"))
+
+
 def preset_path(name: str) -> Path:
     """A preset is the spec of a committed results folder: results/NAME/spec.yaml."""
     from bench.errors import unknown_name
 
     root = results_dir()
-    presets = sorted(p.parent.name for p in root.glob("*/spec.yaml"))
+    presets = preset_names()
     if name not in presets:
         if not presets:
             raise UsageError(f"unknown preset {name!r}: no results folders at {root} (set BENCH_RESULTS to a "

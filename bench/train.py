@@ -38,7 +38,9 @@ def optimizer_steps(n_examples: int, budget) -> int:
     return max(1, math.ceil(per_epoch * budget.epochs))
 
 
-def train(model, tokenizer, features, *, budget, options, seed: int, device: str, compute_loss: Callable | None = None) -> TrainStats:
+def train(model, tokenizer, features, *, budget, options, seed: int, device: str, compute_loss: Callable | None = None,
+          on_step: Callable[[int, int, float], None] | None = None) -> TrainStats:
+    """Train `model`; `on_step(step, total_steps, loss)` after every optimiser step (the progress line)."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -80,6 +82,8 @@ def train(model, tokenizer, features, *, budget, options, seed: int, device: str
             optimizer.zero_grad(set_to_none=True)
             loss_value = float(loss.detach()) * len(group)
             step += 1
+            if on_step is not None:
+                on_step(step, total_steps, loss_value)
             if step >= total_steps:
                 break
         epoch += 1

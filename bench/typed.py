@@ -47,6 +47,17 @@ def field_metadata(cls, name: str) -> dict:
     return merged
 
 
+def describe_range(metadata: dict) -> str:
+    """A declared range as a user reads it: '>= 1', '> 0', '[0, 1)'; '' when there is none."""
+    low = next(((k, metadata[k]) for k in ("at_least", "above") if k in metadata), None)
+    high = next(((k, metadata[k]) for k in ("at_most", "below") if k in metadata), None)
+    if low and high:
+        return f"{'[' if low[0] == 'at_least' else '('}{low[1]}, {high[1]}{']' if high[0] == 'at_most' else ')'}"
+    symbols = {"at_least": ">=", "above": ">", "at_most": "<=", "below": "<"}
+    bound = low or high
+    return f"{symbols[bound[0]]} {bound[1]}" if bound else ""
+
+
 def _check_range(cls, name: str, value, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         # nan passes every comparison and inf passes most: reject both for every float option.
@@ -57,7 +68,9 @@ def _check_range(cls, name: str, value, where: str) -> None:
     for bound, (ok, words) in _BOUNDS.items():
         limit = metadata.get(bound)
         if limit is not None and not ok(value, limit):
-            raise UsageError(f"{where}: option {name!r} must be {words} {limit}, got {value!r}")
+            interval = describe_range(metadata)
+            within = f" (range {interval})" if interval.startswith(("[", "(")) else ""
+            raise UsageError(f"{where}: option {name!r} must be {words} {limit}, got {value!r}{within}")
 
 
 def _matches(value, hint) -> tuple[bool, object]:
@@ -112,7 +125,8 @@ def build(cls, mapping: dict | None, where: str):
                              f"Valid options: {', '.join(fields)}")
         ok, converted = _matches(value, hints[key])
         if not ok:
-            raise UsageError(f"{where}: option {key!r} must be {_describe(hints[key])}, got {abridge(repr(value))}")
+            raise UsageError(f"{where}: option {key!r} must be {_describe(hints[key])}, got {abridge(repr(value))}"
+                             f"{_yaml_bool_hint(value, hints[key])}")
         for item in converted if isinstance(converted, tuple) else (converted,):
             _check_range(cls, key, item, where)
         values[key] = converted
@@ -128,6 +142,28 @@ def _required(field: dataclasses.Field) -> bool:
 
 def _describe(hint) -> str:
     return str(hint).replace("typing.", "")
+
+
+# Words YAML 1.1 reads as booleans when unquoted: `latency: off` arrives as False.
+_YAML_BOOLS = {False: ("off", "no", "false"), True: ("on", "yes", "true")}
+
+
+def _words(hint) -> list[str]:
+    """The strings a Literal hint (or a union holding one) allows."""
+    if typing.get_origin(hint) is typing.Literal:
+        return [a for a in typing.get_args(hint) if isinstance(a, str)]
+    return [w for a in typing.get_args(hint) for w in _words(a)]
+
+
+def _yaml_bool_hint(value, hint) -> str:
+    """Why a boolean reached an option that takes words, and how to write the word."""
+    if not isinstance(value, bool):
+        return ""
+    words = [w for w in _words(hint) if w.lower() in _YAML_BOOLS[value]]
+    if not words and not _matches("text", hint)[0]:
+        return ""
+    word = words[0] if words else _YAML_BOOLS[value][0]
+    return f" (YAML reads an unquoted {word} as {str(value).lower()}: write '{word}' in quotes)"
 
 
 def parse_scalar(text: str):

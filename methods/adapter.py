@@ -23,7 +23,7 @@ class AdapterOptions(TrainOptions):
     size: int | None = option(None, "bottleneck width; None: hidden width / reduction_factor", at_least=1)
     reduction_factor: int = option(16, "hidden width / bottleneck width (the adapters library's default)",
                                    at_least=1)
-    config: str = "houlsby"  # or pfeiffer
+    config: str = option("houlsby", "houlsby (two adapters per layer) or pfeiffer (one, after the FFN)")
 
 
 def bottleneck_size(model, options) -> int:

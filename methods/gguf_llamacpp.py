@@ -30,7 +30,7 @@ class GgufOptions:
     threads: int | None = option(None, "llama.cpp threads; None: torch's intra-op thread count", at_least=1)
     # llama.cpp's extra weight buffers (AMX / repacked layouts) segfault in the first decode
     # on this project's AMX CPUs (llama.cpp issue #20824), so they are off unless asked for.
-    extra_buffers: bool = False
+    extra_buffers: bool = option(False, "use llama.cpp's extra weight buffers (AMX / repacked layouts)")
 
 
 

@@ -29,7 +29,7 @@ class LoraOptions(TrainOptions):
     r: int = option(8, "rank of the update BA", at_least=1)
     alpha: float = option(16.0, "scaling: the update is multiplied by alpha / r", above=0)
     dropout: float = option(0.1, "dropout on the LoRA input", at_least=0, below=1)
-    targets: str = "qv"  # a preset (q, qv, qkvo) or '+'-joined names: q+v+ffn_in
+    targets: str = option("qv", "a preset (q, qv, qkvo) or '+'-joined names: q+v+ffn_in")
 
 
 def family_of(model, method: str) -> str:

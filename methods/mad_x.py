@@ -29,7 +29,7 @@ class MadXOptions(TrainOptions):
     mlm_steps: int = option(300, "masked-LM steps per language adapter", at_least=1)
     mlm_lr: float = option(1e-3, "learning rate of the language adapters", above=0)
     mlm_texts: int = option(20000, "unlabelled training sentences per language", at_least=1)
-    swap: bool = True  # False: keep the source language's adapter at test time (ablation)
+    swap: bool = option(True, "false: keep the source language's adapter at test time (ablation)")
 
 
 def language_adapter(language: str) -> str:
@@ -76,7 +76,8 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
     mlm_options = TrainOptions(lr=options.mlm_lr, weight_decay=options.weight_decay,
                                warmup_ratio=options.warmup_ratio, max_grad_norm=options.max_grad_norm)
     stats = train(masked_lm, ctx.tokenizer, features, budget=budget, options=mlm_options, seed=ctx.cell.seed,
-                  device=ctx.device, compute_loss=mlm_loss_function(ctx.tokenizer, ctx.cell.seed)).to_dict()
+                  device=ctx.device, compute_loss=mlm_loss_function(ctx.tokenizer, ctx.cell.seed),
+                  on_step=ctx.on_step).to_dict()
     stats["texts"] = len(features)
     store_trained(masked_lm, key, stats)
     return dict(stats, from_cache=False)

@@ -26,8 +26,8 @@ PARITY_BATCHES, PARITY_BATCH_SIZE = 4, 8
 @dataclass(frozen=True)
 class OnnxOptions:
     opset: int = option(17, "ONNX opset version", at_least=7)
-    atol: float = 1e-4  # max |logit difference| allowed between PyTorch and ONNX Runtime
-    dynamo: bool = False  # torch.export-based exporter; the TorchScript tracer is the default
+    atol: float = option(1e-4, "max |logit difference| allowed between PyTorch and ONNX Runtime", above=0)
+    dynamo: bool = option(False, "torch.export-based exporter; the TorchScript tracer is the default")
 
 
 def stage_dir(ctx, prefix: str) -> Path:

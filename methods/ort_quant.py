@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench.registry import METHODS
+from bench.typed import option
 from methods.onnx_export import max_abs_diff, sample_batches, stage_dir, to_onnx_artifact
 
 Int8Type = Literal["qint8", "quint8"]
@@ -27,25 +28,29 @@ UNFUSED = ("SkipLayerNormFusion",)
 
 @dataclass(frozen=True)
 class OrtDynamicOptions:
-    weight_type: Int8Type = "qint8"  # uint8 activations x int8 weights (U8S8): the VNNI/AMX kernel
+    # qint8: uint8 activations x int8 weights (U8S8), the VNNI/AMX kernel.
+    weight_type: Int8Type = option("qint8", "weight type: qint8 (U8S8, the VNNI/AMX kernel) or quint8")
     # One scale per output channel: SST-2 retention 0.997 against 0.978 per tensor, same speed.
-    per_channel: bool = True
-    reduce_range: bool = False  # 7-bit weights: avoids U8S8 overflow on CPUs without VNNI
-    prepare: Literal["fuse", "pre-process", "none"] = "fuse"  # pre-process: ORT's quant_pre_process
-    ops: tuple[str, ...] = ()  # op types to quantise; () = every op the quantiser supports
+    per_channel: bool = option(True, "one weight scale per output channel (false: per tensor)")
+    reduce_range: bool = option(False, "7-bit weights: avoids U8S8 overflow on CPUs without VNNI")
+    prepare: Literal["fuse", "pre-process", "none"] = option(
+        "fuse", "before quantising: fuse transformer subgraphs, ORT's quant_pre_process, or nothing")
+    ops: tuple[str, ...] = option((), "op types to quantise; () = every op the quantiser supports")
 
 
 @dataclass(frozen=True)
 class OrtStaticOptions(OrtDynamicOptions):
-    activation_type: Int8Type = "quint8"
+    activation_type: Int8Type = option("quint8", "activation type of the fixed (calibrated) ranges")
     # QDQ: ORT fuses DequantizeLinear -> MatMul -> QuantizeLinear into QLinearMatMul at load, so
     # it ran as fast as QOperator (14.8 vs 14.4 ms, within noise) and stays portable to other EPs.
-    quant_format: Literal["QDQ", "QOperator"] = "QDQ"
-    calibration_size: int = 128  # the first N training examples
+    quant_format: Literal["QDQ", "QOperator"] = option("QDQ", "graph format of the quantised model")
+    calibration_size: int = option(128, "calibration examples: the first N training examples", at_least=1)
     # MiniLM-L6/SST-2 retention went 0.978-0.992 over methods and sizes 128-1024 with no
     # consistent winner, so ORT's default (and cheapest) calibrator is kept.
-    calibrate_method: Literal["minmax", "entropy", "percentile"] = "minmax"
-    ops: tuple[str, ...] = ("MatMul",)  # the weight-bearing ops; others only add (de)quantise steps
+    calibrate_method: Literal["minmax", "entropy", "percentile"] = option(
+        "minmax", "how activation ranges are set from the calibration examples")
+    # The weight-bearing ops; others only add (de)quantise steps.
+    ops: tuple[str, ...] = option(("MatMul",), "op types to quantise; () = every op the quantiser supports")
 
 
 def _quant_type(name: str):

@@ -23,8 +23,8 @@ HEAD_NAMES = (*TASK_HEAD_NAMES, "lm_head", "pooler")
 @dataclass(frozen=True)
 class MagnitudeOptions:
     sparsity: float = option(0.5, "fraction of the selected weights set to zero", at_least=0, below=1)
-    include_head: bool = False  # also prune the pooler/classifier Linear layers
-    include_embeddings: bool = False  # also prune the embedding matrices
+    include_head: bool = option(False, "also prune the pooler/classifier Linear layers")
+    include_embeddings: bool = option(False, "also prune the embedding matrices")
 
 
 def is_head(name: str) -> bool:

@@ -25,7 +25,8 @@ from bench.typed import option
 @dataclass(frozen=True)
 class HeadPruneOptions:
     fraction: float = option(0.5, "of the heads of every layer (at least one head stays)", at_least=0, below=1)
-    importance: Literal["gradient", "weight"] = "gradient"
+    importance: Literal["gradient", "weight"] = option(
+        "gradient", "how heads are ranked: loss gradients on training examples, or weight norms")
     calibration_examples: int = option(256, "training examples for gradient importance", at_least=1)
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 from bench.errors import UsageError
 from bench.registry import METHODS
+from bench.typed import option
 
 QUANT_PAPER = "Jacob et al. 2018, Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference"
 CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16")
@@ -30,18 +31,18 @@ CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16", "
 
 @dataclass(frozen=True)
 class DynamicInt8Options:
-    backend: Literal["torchao", "torch.ao"] = "torchao"
-    # Compile for inference; None: yes for torchao (its eager int8 path is slower than fp32),
-    # no for torch.ao (eager kernels, no compiler needed).
-    compile: bool | None = None
-    dtype: Literal["qint8"] = "qint8"
-    modules: Literal["linear"] = "linear"
+    backend: Literal["torchao", "torch.ao"] = option(
+        "torchao", "torchao (compiled, per-token activation scales) or torch.ao (eager kernels)")
+    # torchao's eager int8 path is slower than fp32; torch.ao's eager kernels need no compiler.
+    compile: bool | None = option(None, "compile for inference; None: yes for torchao, no for torch.ao")
+    dtype: Literal["qint8"] = option("qint8", "weight dtype (symmetric int8)")
+    modules: Literal["linear"] = option("linear", "module types quantised")
     # One symmetric int8 scale per output row: on MiniLM-L6/SST-2 it kept 98.6% of fp32
     # accuracy where one scale per tensor kept 96.8% (seed 0, 2k training examples).
     # torchao's config is per channel only.
-    per_channel: bool = True
-    # torch.ao only: the quantised kernel library; "x86" lets torch pick fbgemm or onednn per op.
-    engine: Literal["x86", "fbgemm", "onednn", "qnnpack"] = "x86"
+    per_channel: bool = option(True, "one weight scale per output row (false: per tensor; torch.ao only)")
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack"] = option(
+        "x86", "torch.ao only: the quantised kernel library; x86 lets torch pick fbgemm or onednn per op")
 
     def __post_init__(self):
         if self.backend == "torch.ao" and self.compile:

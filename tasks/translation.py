@@ -38,6 +38,7 @@ class TranslationTask:
     kind: str = "generation"
     num_labels: int = 0
     metric: str = "bleu"
+    metrics: tuple[str, ...] = ("bleu", "chrf")  # what `score` returns, primary first
     higher_is_better: bool = True
 
     @property

@@ -207,23 +207,22 @@ def test_tinybert_table_renders_published_columns_and_ratios(tmp_path, capsys):
     assert "ratio 0.500" in out and "Test CPU 9000" in out  # the FLOPs note: 11.25B against 22.5B
 
     assert main(["table", "tinybert", "--records", str(records), "--format", "json"]) == 0
+    # json carries numbers: counts as whole integers, ratios and speedups as plain numbers.
     rows = {row["System"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
     params_ratio, flops_ratio = [c for c in columns if "ratio" in c]
     speedup_b1 = next(c for c in columns if c.startswith("Speedup") and "b1" in c)
 
-    def number(text: str) -> float:
-        return float(text.rstrip("MBx"))
-
     base, tiny, small = rows["BERT-base (teacher)"], rows["TinyBERT4"], rows["BERT-small"]
-    assert base["Config"] == "bert-base" and base["#Params pub."] == "109.0M" and base["#FLOPs pub."] == "22.5B"
-    assert number(base["#Params"]) == pytest.approx(109.0) and base[params_ratio] == "1.000"
-    assert number(base["#FLOPs"]) == pytest.approx(11.25) and base[flops_ratio] == "0.500"
-    assert base[speedup_b1] == "1.0x"
-    assert number(tiny["#Params"]) == pytest.approx(14.5) and tiny[params_ratio] == "1.000"
-    assert tiny[flops_ratio] == "1.000" and tiny[speedup_b1] == "10.0x" and tiny["Speedup pub."] == "9.4x"
-    assert small[speedup_b1] == "5.0x" and rows["BERT-tiny"][speedup_b1] == "10.0x"
+    assert base["Config"] == "bert-base" and base["#Params pub."] == 109_000_000 and base["#FLOPs pub."] == 22_500_000_000
+    assert base["#Params"] == 109_000_000 and base[params_ratio] == pytest.approx(1.0)
+    assert base["#FLOPs"] == 11_250_000_000 and base[flops_ratio] == pytest.approx(0.5)
+    assert base[speedup_b1] == pytest.approx(1.0)
+    assert tiny["#Params"] == 14_500_000 and tiny[params_ratio] == pytest.approx(1.0)
+    assert tiny[flops_ratio] == pytest.approx(1.0) and tiny[speedup_b1] == pytest.approx(10.0)
+    assert tiny["Speedup pub."] == pytest.approx(9.4)
+    assert small[speedup_b1] == pytest.approx(5.0) and rows["BERT-tiny"][speedup_b1] == pytest.approx(10.0)
     assert rows["MobileBERT-tiny"]["Config"].startswith("not reproduced")
-    assert rows["BERT4-PKD"]["#Params"] == "-" and rows["BERT4-PKD"][speedup_b1] == "-"  # no bert-4l-768 record
+    assert rows["BERT4-PKD"]["#Params"] is None and rows["BERT4-PKD"][speedup_b1] is None  # no bert-4l-768 record
     assert all(r["MNLI-m/mm pub."] for r in rows.values())
 
 

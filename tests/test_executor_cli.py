@@ -94,8 +94,10 @@ def test_dry_run_lists_cells_and_runs_nothing(tmp_path, capsys, tiny_model_dir):
                  "--model", str(tiny_model_dir), "--seed", "0,1", "--records", str(records), "--dry-run"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "8 cell(s)" in out
-    assert out.count("full-ft(lr=0.0003,warmup_ratio=0.1)") == 4
+    assert "8 cell(s): 0 already recorded, 8 to run" in out
+    # Every option of every stage, defaults included: what each cell really runs.
+    assert out.count("full-ft(lr=0.0003,max_grad_norm=1.0,warmup_ratio=0.1,weight_decay=0.01)") == 4
+    assert out.count("full-ft(lr=0.0001,max_grad_norm=1.0,warmup_ratio=0.06,weight_decay=0.01)") == 4
     assert not records.exists()
 
 

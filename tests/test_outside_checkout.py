@@ -75,3 +75,17 @@ def test_default_records_folder_is_in_the_callers_folder(installed, user_folder)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list((user_folder / "runs" / "records").glob("*.json"))) == 1
     assert str(user_folder / "runs" / "records") in done.stdout
+
+
+def test_the_installed_command_documents_options_and_its_version(installed, user_folder):
+    """Help comes from the options dataclasses shipped in the package, not from the checkout."""
+    from bench import __version__
+
+    assert bench(["--version"], user_folder, installed).stdout.strip() == f"bench {__version__}"
+    done = bench(["list", "methods", "--options"], user_folder, installed)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank of the update BA" in done.stdout and "(no options)" in done.stdout
+    done = bench(["show", "glue-sst2", "--data-dir", "data"], user_folder, installed)
+    assert done.returncode == 0 and "train 16 rows; dev 8 rows" in done.stdout
+    done = bench(["list", "presets"], user_folder, installed)  # no results/ here: none, and no error
+    assert done.returncode == 0 and done.stdout == ""

@@ -29,7 +29,7 @@ from bench.store import write_record
 
 cells_file, log, records, data, ready, peers = sys.argv[1:7]
 
-def fake(cell, key, path, data_dir, timeout, workdir):
+def fake(cell, key, path, data_dir, timeout, workdir, on_phase=None):
     with open(log, "a") as handle:  # O_APPEND: lines of both runs never mix
         handle.write(json.dumps({"pid": os.getpid(), "slug": cell.slug()}) + "\\n")
     time.sleep(1.0)
@@ -49,7 +49,7 @@ print(json.dumps([[o.status, o.cached, o.by_other_run, o.path.name] for o in out
 def fake_runner(log: Path, seconds: float = 0.0):
     """An in-process stand-in for the cell process: logs the cell, writes a success record."""
 
-    def fake(cell, key, path, data_dir, timeout, workdir):
+    def fake(cell, key, path, data_dir, timeout, workdir, on_phase=None):
         with open(log, "a") as handle:
             handle.write(cell.slug() + "\n")
         time.sleep(seconds)
@@ -171,7 +171,7 @@ def test_the_holders_record_is_the_waiting_runs_outcome(tmp_path, three_cells, t
 def test_locks_are_released_when_the_run_is_interrupted(tmp_path, three_cells, tiny_glue_dir, monkeypatch):
     from bench.executors import local
 
-    def interrupted(*args):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(local, "_run_process", interrupted)

@@ -143,7 +143,7 @@ def test_the_record_config_shows_the_fingerprints(tmp_path, rte_cell, data_copy,
     from bench.executors import local
     from bench.store import read_record, write_record
 
-    def fake(cell, key, path, data_dir, timeout, workdir):
+    def fake(cell, key, path, data_dir, timeout, workdir, on_phase=None):
         write_record(path, {"status": "success", "key": key, "config": cell.to_dict()})
         return 0, ""
 

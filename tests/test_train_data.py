@@ -232,3 +232,15 @@ def test_train_loop_with_no_examples_fails_clearly(train_setup, tokenizer, monke
 def test_train_options_defaults_are_documented_in_one_dataclass():
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
     assert fields == {"lr", "weight_decay", "warmup_ratio", "max_grad_norm"}
+
+
+def test_train_loop_reports_each_step_with_its_loss(train_setup, tokenizer):
+    """The progress line's source: on_step(step, steps, loss) after every optimiser step."""
+    from bench.train import train
+
+    model, features = train_setup
+    seen = []
+    stats = train(model, tokenizer, features, budget=Budget(max_steps=3, batch_size=4), options=TrainOptions(),
+                  seed=0, device="cpu", on_step=lambda step, steps, loss: seen.append((step, steps, loss)))
+    assert [(step, steps) for step, steps, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert seen[-1][2] == stats.final_loss

@@ -16,7 +16,7 @@ LSTM_LR = 1e-3  # recurrent students from scratch want a larger step (Adam defau
 @dataclass(frozen=True)
 class StudentOptions(TrainOptions):
     lr: float | None = option(None, "None: 1e-4 for transformer students, 1e-3 for the BiLSTM", above=0)
-    student: str = "truncate:2"  # truncate:K | lstm | a model alias or path
+    student: str = option("truncate:2", "truncate:K (the model's first K layers) | lstm | a model alias or path")
 
     def __post_init__(self):
         from bench.distill.students import parse_student
@@ -34,12 +34,12 @@ class StudentOptions(TrainOptions):
 
 @dataclass(frozen=True)
 class TeacherOptions(StudentOptions):
-    teacher: str | None = None  # model alias or path; None: the cell's model, fine-tuned
-    teacher_seed: int | None = None  # None: the cell's seed (3 seeds = 3 teachers, each shared)
+    teacher: str | None = option(None, "model alias or path; None: the cell's model, fine-tuned")
+    teacher_seed: int | None = option(None, "None: the cell's seed (3 seeds = 3 teachers, each shared)")
     teacher_epochs: float | None = option(None, "None: the cell's budget", above=0)
     teacher_lr: float | None = option(None, "None: full-ft's default; set it as the teacher row's full-ft(lr=...)",
                                       above=0)
-    unlabelled: str | None = None  # extra text the teacher labels: "train" (the rest of the split) or a task
+    unlabelled: str | None = option(None, "extra text the teacher labels: train (the rest of the split) or a task")
     unlabelled_limit: int = option(1000, "at most this many unlabelled texts", at_least=1)
 
     def __post_init__(self):
@@ -55,29 +55,23 @@ class TeacherOptions(StudentOptions):
 
 @dataclass(frozen=True)
 class SoftOptions(TeacherOptions):
-    temperature: float = 2.0
-    alpha: float = 0.5  # weight of the distillation term; 1 - alpha on the gold labels
-    soft_loss: Literal["kl", "mse"] = "kl"  # regression tasks always use MSE on the outputs
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_soft(self)
+    temperature: float = option(2.0, "softmax temperature of teacher and student (the KL is scaled by T^2)",
+                                above=0)
+    alpha: float = option(0.5, "weight of the distillation term; 1 - alpha on the gold labels",
+                          at_least=0, at_most=1)
+    soft_loss: Literal["kl", "mse"] = option("kl", "KL or MSE on the logits; regression tasks always use MSE")
 
 
 @dataclass(frozen=True)
 class HardOptions(TeacherOptions):
-    alpha: float = 1.0  # weight of the teacher's labels; 1 - alpha on the gold labels
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 <= self.alpha <= 1.0:
-            raise UsageError(f"alpha must be in [0, 1], got {self.alpha}")
+    alpha: float = option(1.0, "weight of the teacher's labels; 1 - alpha on the gold labels", at_least=0, at_most=1)
 
 
 @dataclass(frozen=True)
 class FeatureOptions(SoftOptions):
-    hidden_weight: float = 1.0  # TinyBERT sums the layer losses with weight one
-    attention_weight: float = 1.0
+    # TinyBERT sums the layer losses with weight one.
+    hidden_weight: float = option(1.0, "weight of the hidden-state MSE per layer", at_least=0)
+    attention_weight: float = option(1.0, "weight of the attention-map MSE per layer", at_least=0)
 
     def __post_init__(self):
         super().__post_init__()
@@ -90,9 +84,9 @@ class FeatureOptions(SoftOptions):
 
 @dataclass(frozen=True)
 class MultiTeacherOptions(SoftOptions):
-    teachers: tuple[str, ...] = ()  # model aliases; empty: the cell's model
-    teacher_seeds: tuple[int, ...] = (0, 1, 2)  # every teacher model at every seed
-    weights: tuple[float, ...] = ()  # one per (teacher, seed) pair in that order; empty: equal
+    teachers: tuple[str, ...] = option((), "model aliases; empty: the cell's model")
+    teacher_seeds: tuple[int, ...] = option((0, 1, 2), "every teacher model at every seed")
+    weights: tuple[float, ...] = option((), "one per (teacher, seed) pair in that order; empty: equal")
 
     def __post_init__(self):
         super().__post_init__()
@@ -110,9 +104,11 @@ class MultiTeacherOptions(SoftOptions):
 
 @dataclass(frozen=True)
 class OnlineOptions(StudentOptions):
-    teacher: str | None = None  # the peer trained alongside; None: the cell's model (pretrained)
-    temperature: float = 1.0  # mutual learning matches plain distributions
-    alpha: float = 0.5
+    teacher: str | None = option(None, "the peer trained alongside; None: the cell's model (pretrained)")
+    # Mutual learning matches plain distributions.
+    temperature: float = option(1.0, "softmax temperature of both peers (the KL is scaled by T^2)", above=0)
+    alpha: float = option(0.5, "weight of the peer's distribution; 1 - alpha on the gold labels",
+                          at_least=0, at_most=1)
 
     def __post_init__(self):
         super().__post_init__()
@@ -120,11 +116,3 @@ class OnlineOptions(StudentOptions):
 
         if self.teacher is not None:
             resolve(self.teacher)
-        check_soft(self)
-
-
-def check_soft(options) -> None:
-    if options.temperature <= 0:
-        raise UsageError(f"temperature must be > 0, got {options.temperature}")
-    if not 0.0 <= options.alpha <= 1.0:
-        raise UsageError(f"alpha must be in [0, 1], got {options.alpha}")

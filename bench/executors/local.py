@@ -4,22 +4,25 @@ A finished cell (a success record at its content-addressed path) is skipped; a f
 timed-out or killed cell gets a record with its status and error, and the matrix goes on.
 Several runs may share a records folder: each cell is locked while a run computes it
 (bench/lock.py). A run skips the cells another live run holds, runs the rest, then waits
-for those and reports the other run's records as its own outcomes.
+for those and reports the other run's records as its own outcomes. Ctrl-C stops the run:
+the interrupted cell is left without a record (the next run computes it) and its lock is
+released; the cell process reports its phase for the progress line (bench/progress.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import subprocess
+import signal
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cell import Cell, result_versions
+from bench.errors import INTERRUPTED
+from bench.executors.process import run_process as _run_process
 from bench.store import lock_path, read_record, record_path, write_record
 
 POLL_S = 0.5  # how often a run waiting for another run's cell looks at its lock
@@ -35,7 +38,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """A cell with what a run needs to compute it (the same for every cell of a matrix)."""
 
     cell: Cell
@@ -45,6 +48,11 @@ class _Job:
     data_dir: str | None
     timeout: float | None
     workdir: str | None
+    on_phase: Callable | None = None  # shows what the cell process reports (the progress line)
+
+    @property
+    def recorded(self) -> bool:
+        return _finished(self.path)
 
 
 def _finished(path: Path) -> bool:
@@ -54,26 +62,6 @@ def _finished(path: Path) -> bool:
         return read_record(path).get("status") == "success"
     except (OSError, ValueError):
         return False  # unreadable: run it again
-
-
-def _run_process(cell: Cell, key: str, path: Path, data_dir, timeout, workdir) -> tuple[int | None, str]:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as handle:
-        json.dump({"cell": cell.to_dict(), "key": key}, handle)
-    command = [sys.executable, "-m", "bench.runner", handle.name, str(path)]
-    if data_dir:
-        command += ["--data-dir", str(data_dir)]
-    if workdir:
-        command += ["--workdir", str(workdir)]
-    try:
-        # The child keeps the caller's working directory: relative model paths in the cell
-        # are the user's, and `bench` is imported from wherever it is installed.
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        return done.returncode, (done.stderr or "")[-4000:]
-    except subprocess.TimeoutExpired as expired:
-        stderr = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else (expired.stderr or "")
-        return None, stderr[-4000:]
-    finally:
-        os.unlink(handle.name)
 
 
 def _record_crash(cell, key, path, versions, returncode, stderr, timeout, wall) -> str:
@@ -92,13 +80,16 @@ def _record_crash(cell, key, path, versions, returncode, stderr, timeout, wall) 
     return status
 
 
-def _compute(job: _Job) -> Outcome:
+def _compute(job: Job) -> Outcome:
     """Run the cell's process (this run holds its lock) and make sure a record is left."""
     from tqdm import tqdm
 
     job.path.unlink(missing_ok=True)  # a stale failure record is replaced by this run's
     started = time.time()
-    returncode, stderr = _run_process(job.cell, job.key, job.path, job.data_dir, job.timeout, job.workdir)
+    returncode, stderr = _run_process(job.cell, job.key, job.path, job.data_dir, job.timeout, job.workdir,
+                                      on_phase=job.on_phase)
+    if returncode in (INTERRUPTED, -signal.SIGINT) and not job.path.exists():
+        raise KeyboardInterrupt  # the cell was interrupted (Ctrl-C reaches it too): no record, stop the run
     if job.path.exists():
         status = read_record(job.path)["status"]
     else:
@@ -109,7 +100,7 @@ def _compute(job: _Job) -> Outcome:
     return Outcome(job.cell, job.path, status, cached=False)
 
 
-def _try(job: _Job) -> Outcome | None:
+def _try(job: Job) -> Outcome | None:
     """The cell's outcome, computed here unless its record is there; None while another run holds it."""
     from bench.lock import acquire, release
 
@@ -126,7 +117,7 @@ def _try(job: _Job) -> Outcome | None:
         release(lock)  # also on KeyboardInterrupt
 
 
-def _await(job: _Job) -> Outcome:
+def _await(job: Job) -> Outcome:
     """Wait until the run holding the cell releases it, or is gone; its record is the outcome.
 
     The wait is bounded by the holder's life on this host and by its cell timeout (bench/lock.py).
@@ -153,31 +144,46 @@ def _absolute(path) -> str | None:
     return os.path.abspath(os.path.expanduser(path)) if path else None
 
 
-def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
-               workdir=None, progress: bool = True) -> list[Outcome]:
-    """Run every cell not yet recorded in `records_dir`; the outcomes in the order of `cells`."""
-    from tqdm import tqdm
+def plan(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
+         workdir=None, on_phase: Callable | None = None) -> list[Job]:
+    """Each cell with its inputs' fingerprints, its key and its record path (nothing is written).
 
+    `job.recorded` says whether a success record is already there: `--dry-run` reports it."""
     from bench.fingerprint import cell_inputs
-    from bench.store import clean_stale_temps
     from bench.task import data_dir_from_env
 
     records_dir = Path(_absolute(records_dir))
     data_dir, workdir = _absolute(data_dir_from_env(data_dir)), _absolute(workdir)
-    records_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(records_dir)
     versions = result_versions()
     jobs = []
     for cell in cells:
         # The content of the files the cell reads is part of its key: an edited file is a new cell.
         cell = dataclasses.replace(cell, inputs=cell_inputs(cell, data_dir))
         key = cell.key(versions)
-        jobs.append(_Job(cell, key, record_path(records_dir, cell, key), versions, data_dir, timeout, workdir))
+        jobs.append(Job(cell, key, record_path(records_dir, cell, key), versions, data_dir, timeout, workdir,
+                        on_phase))
+    return jobs
+
+
+def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
+               workdir=None, progress: bool = True) -> list[Outcome]:
+    """Run every cell not yet recorded in `records_dir`; the outcomes in the order of `cells`."""
+    from tqdm import tqdm
+
+    from bench.progress import progress_line
+    from bench.store import clean_stale_temps
+
+    bar = tqdm(total=len(cells), disable=not progress, unit="cell", file=sys.stderr, dynamic_ncols=True)
+    jobs = plan(cells, records_dir, data_dir=data_dir, timeout=timeout, workdir=workdir,
+                on_phase=progress_line(bar, sys.stderr.isatty()) if progress else None)
+    records_dir = Path(_absolute(records_dir))
+    records_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(records_dir)
     outcomes: dict[int, Outcome] = {}
-    bar = tqdm(total=len(jobs), disable=not progress, unit="cell", file=sys.stderr, dynamic_ncols=True)
     try:
         for index, job in enumerate(jobs):
             bar.set_description(job.cell.slug()[:60])
+            bar.set_postfix_str("", refresh=False)
             outcome = _try(job)
             if outcome is not None:
                 outcomes[index] = outcome

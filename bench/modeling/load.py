@@ -111,6 +111,17 @@ def load_model(source: ModelSource, task=None, task_kind: str = "classification"
     return model
 
 
+def config_parameters(source: ModelSource) -> int:
+    """Parameters of an architecture-only model (with its default head), counted without weights:
+    built on the meta device, which allocates nothing, so even BERT-large takes milliseconds."""
+    import torch
+
+    kind = "classification" if source.arch == "encoder" else "generation"
+    with torch.device("meta"):
+        model = load_model(source, task_kind=kind)
+    return sum(p.numel() for p in model.parameters())
+
+
 def _vocabulary(source: ModelSource, tokenizer) -> dict:
     """Vocabulary size and special ids of a model trained from scratch on a subword vocabulary."""
     if not source.subword_vocab:

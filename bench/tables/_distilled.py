@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std
+from bench.report import Num, Table, count, describe_budget, describe_hardware, fmt, mean_std, printed
 from bench.tables._runs import task_column as task_name
 
 TEACHER_METHOD = "full-ft"
@@ -95,8 +95,8 @@ def distilled_table(records, published: list[dict]) -> Table:
 def _our_row(group: dict, teacher: list[dict], columns: dict, shapes) -> dict:
     members = group["records"]
     row = {"System": group["System"], "Distillation": group["Distillation"], "Source": "ours (dev)",
-           "#Params": fmt(_median(r.params["total"] / 1e6 for r in members), ".2f", "M"),
-           "#FLOPs": fmt(_median(r.flops["flops"] / 1e9 for r in members if r.flops), ".2f", "B")}
+           "#Params": count(_median(r.params["total"] for r in members)),
+           "#FLOPs": count(_median(r.flops["flops"] for r in members if r.flops), 1e9, ".2f", "B")}
     for device, batch_size in shapes:
         ours = _median(r.p50(batch_size) for r in members if r.device == device)
         base = _median(r.p50(batch_size) for r in teacher if r.device == device)
@@ -105,17 +105,18 @@ def _our_row(group: dict, teacher: list[dict], columns: dict, shapes) -> dict:
         seeds = [r for r in members if r.task == task]
         # MNLI shows matched / mismatched, each as mean ± std over seeds.
         values = [mean_std([r.metrics.get(m) for r in seeds]) for m in metrics_of(task, seeds[0])] if seeds else ["-"]
-        row[column] = " / ".join(values)
-    row["Seeds"] = str(max(sum(r.task == task for r in members) for task in columns))
+        row[column] = values[0] if len(values) == 1 else " / ".join(values)
+    seeds = max(sum(r.task == task for r in members) for task in columns)
+    row["Seeds"] = Num(str(seeds), seeds)
     return row
 
 
 def _published_row(entry: dict, columns: dict, shapes) -> dict:
     row = {"System": entry["system"], "Distillation": entry["distillation"], "Source": "published (test)",
-           "#Params": f"{entry['params']}M", "#FLOPs": f"{entry['flops']}B"}
+           "#Params": printed(f"{entry['params']}M"), "#FLOPs": printed(f"{entry['flops']}B")}
     for device, batch_size in shapes:  # the paper's speedup, measured on its own hardware
         row[f"Speedup {device} b{batch_size}"] = fmt(entry["speedup"], ".1f", "x (pub.)")
-    row.update({column: entry["glue"].get(task, "-") for task, column in columns.items()})
+    row.update({column: printed(entry["glue"].get(task, "-")) for task, column in columns.items()})
     row["Seeds"] = "-"
     return row
 

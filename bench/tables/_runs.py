@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.report import mean_std, successful
+from bench.report import fmt, mean_std, printed, successful
 
 
 def task_column(task_name: str) -> str:
@@ -81,7 +81,7 @@ def sweep_note(swept: dict) -> str | None:
 
 
 def _average(values: list) -> str:
-    return f"{statistics.fmean(values):.1f}" if values and None not in values else "-"
+    return fmt(statistics.fmean(values), ".1f") if values and None not in values else "-"
 
 
 def score_columns(runs: dict, model: str, method: str, tasks: list[str]) -> dict:
@@ -97,6 +97,6 @@ def score_columns(runs: dict, model: str, method: str, tasks: list[str]) -> dict
 
 def published_columns(by_column: dict, tasks: list[str]) -> dict:
     """A paper's figures for the task columns shown, and their average over those columns."""
-    columns = {task_column(t): str(by_column.get(task_column(t), "-")) for t in tasks}
+    columns = {task_column(t): printed(by_column.get(task_column(t), "-")) for t in tasks}
     columns["Avg"] = _average([by_column.get(task_column(t)) for t in tasks])
     return columns

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, with_stage
+from bench.report import Table, count, describe_hardware, fmt, with_stage
 
 
 @TABLES.register("adapter-swap", results="adapter-swap", title="One base model, several task deltas",
@@ -17,11 +17,11 @@ def adapter_swap(records, arch_only: bool = False) -> Table:
             "Task": record.task,
             "Model": record.model,
             "Method": record.method_label.replace(" -> adapter-swap", ""),
-            "Delta parameters": f"{swap['delta_parameters'] / 1e6:.3f}M",
-            "Bytes per task (MB)": f"{swap['bytes_per_task'] / 1e6:.2f}",
-            "Whole model (MB)": f"{model_bytes / 1e6:.1f}" if model_bytes else "-",
-            "Load from disk (ms)": f"{swap['load_ms_p50']:.2f}",
-            "Switch in memory (ms)": f"{swap['switch_ms_p50']:.2f}",
+            "Delta parameters": count(swap["delta_parameters"], 1e6, ".3f", "M"),
+            "Bytes per task (MB)": fmt(swap["bytes_per_task"] / 1e6, ".2f"),
+            "Whole model (MB)": fmt(model_bytes / 1e6, ".1f") if model_bytes else "-",
+            "Load from disk (ms)": fmt(swap["load_ms_p50"], ".2f"),
+            "Switch in memory (ms)": fmt(swap["switch_ms_p50"], ".2f"),
             "Restored exactly": "yes" if swap["restored_exactly"] else "NO",
         })
     notes = [describe_hardware(measured),

@@ -7,7 +7,7 @@ that column): trainable parameters without the task head, over the model's total
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware
+from bench.report import Table, describe_budget, describe_hardware, fmt, printed
 from bench.tables._runs import (
     ordered_tasks,
     parameter_records,
@@ -52,15 +52,15 @@ def bitfit(records, arch_only: bool = False) -> Table:
                 continue
             pub = PUBLISHED.get((model, method))
             ours = percent_trainable(record)
-            row = {"Model": model, "Method": shown, "%Param": f"{ours:.2f}%",
-                   "%Param pub.": pub[0] if pub else "-"}
+            row = {"Model": model, "Method": shown, "%Param": fmt(ours, ".2f", "%"),
+                   "%Param pub.": printed(pub[0]) if pub else "-"}
             if arch_only:
                 rows.append(row)
                 continue
             rows.append(dict(row, **score_columns(runs, model, method, tasks)))
             if pub:
-                rows.append(dict({"Model": f"{model} (published)", "Method": shown, "%Param": pub[0],
-                                  "%Param pub.": pub[0]}, **published_columns(pub[1], tasks)))
+                rows.append(dict({"Model": f"{model} (published)", "Method": shown, "%Param": printed(pub[0]),
+                                  "%Param pub.": printed(pub[0])}, **published_columns(pub[1], tasks)))
     notes = [describe_hardware(records), describe_budget(records),
              "%Param: trainable parameters without the task head (which every method trains) over all of the "
              "model's parameters, from architecture-only cells where present (BitFit trains every Linear bias "

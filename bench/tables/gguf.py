@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, with_stage
+from bench.report import Table, describe_hardware, fmt, with_stage
 
 
 @TABLES.register("gguf", results="gguf", title="llama.cpp (GGUF) against PyTorch fp32 generation",
@@ -18,11 +18,11 @@ def gguf(records, arch_only: bool = False) -> Table:
             rows.append({
                 "Model": record.model,
                 "Runtime": runtime,
-                "File (MB)": f"{size / 1e6:.1f}" if size else "-",
-                f"TTFT, {stage['prompt_tokens']}-token prompt (ms)": f"{result['ttft_ms']:.1f}",
-                "Decode tokens/s": f"{result['decode_tokens_per_s']:.1f}",
-                "TTFT speedup": f"{stage['ttft_speedup']:.2f}x" if key == "llama_cpp" else "1.00x",
-                "Decode speedup": f"{stage['decode_speedup']:.2f}x" if key == "llama_cpp" else "1.00x",
+                "File (MB)": fmt(size / 1e6, ".1f") if size else "-",
+                f"TTFT, {stage['prompt_tokens']}-token prompt (ms)": fmt(result["ttft_ms"], ".1f"),
+                "Decode tokens/s": fmt(result["decode_tokens_per_s"], ".1f"),
+                "TTFT speedup": fmt(stage["ttft_speedup"] if key == "llama_cpp" else 1.0, ".2f", "x"),
+                "Decode speedup": fmt(stage["decode_speedup"] if key == "llama_cpp" else 1.0, ".2f", "x"),
                 "Greedy tokens equal": (f"{100 * stage['greedy_token_agreement']:.0f}% "
                                         f"(first {stage['greedy_identical_prefix']} identical)") if key == "llama_cpp" else "-",
             })

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware
+from bench.report import Table, count, describe_budget, describe_hardware, fmt, printed
 from bench.tables._runs import (
     method_info,
     ordered_tasks,
@@ -63,18 +63,18 @@ def lora(records, arch_only: bool = False) -> Table:
             record = params[(model, method)]
             pub = PUBLISHED.get((model, method))
             row = {"Model": model, "Method": row_name(method),
-                   "# Trainable": f"{trainable_without_head(record) / 1e6:.2f}M", "# Trainable pub.": pub[0] if pub else "-"}
+                   "# Trainable": count(trainable_without_head(record)), "# Trainable pub.": printed(pub[0]) if pub else "-"}
             if not arch_only:
                 row.update(score_columns(runs, model, method, tasks))
                 mine = [r for (m, _, meth), rs in runs.items() if m == model and meth == method for r in rs]
                 step = _median(r.s_per_step for r in mine)
                 rss = _median(r.memory.get("train_peak_rss_bytes") for r in mine)
-                row["s/step vs FT"] = f"{step / full_ft_step:.2f}" if step and full_ft_step else "-"
-                row["train peak RSS (MiB)"] = f"{rss / 2**20:.0f}" if rss else "-"
+                row["s/step vs FT"] = fmt(step / full_ft_step, ".2f") if step and full_ft_step else "-"
+                row["train peak RSS (MiB)"] = fmt(rss / 2**20, ".0f") if rss else "-"
             rows.append(row)
             if pub and not arch_only:
-                rows.append(dict({"Model": f"{model} (published)", "Method": row_name(method), "# Trainable": pub[0],
-                                  "# Trainable pub.": pub[0]}, **published_columns(dict(zip(TASK_ORDER, pub[1], strict=False)), tasks)))
+                rows.append(dict({"Model": f"{model} (published)", "Method": row_name(method), "# Trainable": printed(pub[0]),
+                                  "# Trainable pub.": printed(pub[0])}, **published_columns(dict(zip(TASK_ORDER, pub[1], strict=False)), tasks)))
     notes = [describe_hardware(records), describe_budget(records),
              "# Trainable: parameters the method trains, without the task head (every method trains it), "
              "from architecture-only cells where present. Adapter rows: Houlsby adapters (two per layer) of the "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std
+from bench.report import Table, count, describe_budget, describe_hardware, mean_std, printed
 from bench.tables._runs import sweep_note, task_column, trainable_without_head, trained_runs
 
 RANKS = (1, 2, 4, 8, 64)
@@ -51,12 +51,12 @@ def lora_rank(records, arch_only: bool = False) -> Table:
     for model in sorted({m for m, _, _ in trainable}):
         for targets, shown in TARGETS.items():
             row = {"Model": model, "Task": "# trainable", "Weight type": shown}
-            row.update({f"r={r}": f"{trainable[(model, targets, r)] / 1e3:.1f}K" if (model, targets, r) in trainable
+            row.update({f"r={r}": count(trainable[(model, targets, r)], 1e3, ".1f", "K") if (model, targets, r) in trainable
                         else "-" for r in ranks})
             rows.append(row)
     for (task, targets), values in PUBLISHED.items():
         row = {"Model": "GPT-3 175B (published)", "Task": task, "Weight type": TARGETS[targets]}
-        row.update({f"r={r}": f"{v}" for r, v in zip(RANKS, values, strict=False)})
+        row.update({f"r={r}": printed(v) for r, v in zip(RANKS, values, strict=False)})
         row.update({f"r={r}": "-" for r in ranks if r not in RANKS})
         rows.append(row)
     notes = [describe_hardware(records), describe_budget(records),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, mean_std
+from bench.report import Table, count, describe_budget, describe_hardware, fmt, mean_std
 from bench.tables._runs import method_info, row_name, sweep_note, trainable_without_head, trained_runs
 
 # The transfer setting of each row variant; other methods are named by their metadata label.
@@ -49,9 +49,9 @@ def mad_x(records, arch_only: bool = False) -> Table:
             "Setting": ("trained in the target language (upper reference)" if in_language
                         else DESCRIPTIONS.get(method) or row_name(method)),
             "Target dev accuracy": mean_std([r.primary_value for r in group]),
-            "# Trainable": f"{trainable_without_head(group[0]) / 1e6:.2f}M",
-            "Train s (task)": f"{statistics.median(r.last_training['wall_s'] for r in group):.0f}",
-            "Train s (language adapters)": f"{statistics.median(s['wall_s'] for s in mlm if 'wall_s' in s):.0f}"
+            "# Trainable": count(trainable_without_head(group[0])),
+            "Train s (task)": fmt(statistics.median(r.last_training["wall_s"] for r in group), ".0f"),
+            "Train s (language adapters)": fmt(statistics.median(s["wall_s"] for s in mlm if "wall_s" in s), ".0f")
             if any("wall_s" in s for s in mlm) else "-",
         })
     notes = [describe_hardware(records), describe_budget(records),

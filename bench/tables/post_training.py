@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, successful
+from bench.report import Num, Table, describe_budget, describe_hardware, fmt, mean_std, successful
 
 # The tutorial's MiniLM-L6 figures at batch 1, sequence 128, on its CPU (REPRODUCTION.md).
 PUBLISHED_P50_B1_MS = {"fp32 eager": 21, "int8-dynamic": 8, "onnx": 11, "ort-int8-dynamic": 6, "ort-int8-static": 6}
@@ -71,7 +71,7 @@ def post_training(records, arch_only: bool = False) -> Table:
             row["p50 b1 pub. (ms)"] = fmt(pub, "d")
             for key in first.primary_keys:
                 row[key] = mean_std([r.metrics[key] for r in group])
-            row["retention"] = fmt(min(kept), ".4f") if kept else ("1 (reference)" if variant == FP32 else "-")
+            row["retention"] = fmt(min(kept), ".4f") if kept else (Num("1 (reference)", 1.0) if variant == FP32 else "-")
             row["tag"] = ",".join(sorted(t or "none" for t in tags)) if tags else "-"
             if round_trip:
                 row["w rt err max / mean"] = _weight_round_trip(group) or "-"

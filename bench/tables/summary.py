@@ -12,11 +12,11 @@ from collections import defaultdict
 from bench.metrics import display_scale
 from bench.record import Record
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, successful
+from bench.report import Table, count, describe_budget, describe_hardware, fmt, mean_std, successful
 
 
 def _mb(value) -> str:
-    return f"{value / 2**20:.0f}" if value else "-"
+    return fmt(value / 2**20, ".0f") if value else "-"
 
 
 def _median(values) -> float | None:
@@ -36,7 +36,7 @@ def _row(task: str, model: str, chain: str, group: list[Record]) -> dict:
         metric_key or "metric": (mean_std([r.metrics.get(metric_key) for r in group], scale=display_scale(metric_key))
                                  if metric_key else "-"),
         "seeds": len(group),
-        "params": fmt(params.get("total") and params["total"] / 1e6, ".2f", "M"),
+        "params": count(params.get("total")),
         "trainable %": fmt(params.get("trainable_pct"), ".2f"),
         "GFLOPs (b1)": fmt(flops and flops / 1e9, ".2f"),
         "p50 b1 (ms)": fmt(_median(r.p50(1) for r in group), ".1f"),

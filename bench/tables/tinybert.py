@@ -7,7 +7,7 @@ since parameters, FLOPs and speed do not depend on weight values.
 from __future__ import annotations
 
 from bench.registry import TABLES
-from bench.report import Table, describe_hardware, fmt, successful
+from bench.report import Table, count, describe_hardware, fmt, printed, successful
 
 # System, our model alias (None: no config here), published #Params (M), #FLOPs (B), speedup,
 # MNLI-m/mm, QQP, as printed in the tutorial.
@@ -88,18 +88,18 @@ def _architecture_table(records) -> Table:
         row = {
             "System": system,
             "Config": alias or "not reproduced (no config here)",
-            "#Params": fmt(params, ".2f", "M"),
-            "#Params pub.": f"{pub_params}M",
+            "#Params": count(record.params["total"] if record else None),
+            "#Params pub.": printed(f"{pub_params}M"),
             "#Params ratio": fmt(params / pub_params if params else None, ".3f"),
-            "#FLOPs": fmt(flops, ".2f", "B"),
-            "#FLOPs pub.": f"{pub_flops}B",
+            "#FLOPs": count(record.flops["flops"] if record and record.flops else None, 1e9, ".2f", "B"),
+            "#FLOPs pub.": printed(f"{pub_flops}B"),
             "#FLOPs ratio": fmt(flops / pub_flops if flops else None, ".3f"),
         }
         for device, batch_size in _speedup_columns(arch):
             ours = arch[(device, alias)].p50(batch_size) if (device, alias) in arch else None
             base = arch[(device, TEACHER)].p50(batch_size) if (device, TEACHER) in arch else None
             row[f"Speedup {device} b{batch_size}"] = fmt(base / ours if ours and base else None, ".1f", "x")
-        row.update({"Speedup pub.": fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": pub_qqp})
+        row.update({"Speedup pub.": fmt(pub_speedup, ".1f", "x"), "MNLI-m/mm pub.": pub_mnli, "QQP pub.": printed(pub_qqp)})
         rows.append(row)
     notes = [describe_hardware(list(arch.values()))]
     if teacher and teacher.flops:

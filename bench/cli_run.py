@@ -1,0 +1,116 @@
+"""`bench run`: a matrix from flags, a spec file or a preset, validated whole before anything runs;
+`--dry-run` lists its cells with every option and says which are already recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import UsageError, abridge
+
+DEFAULT_RECORDS = Path("runs") / "records"
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    seeds = []
+    for part in _csv(text):
+        try:
+            seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"--seed: {abridge(repr(part), 40)} is not an integer (e.g. --seed 0,1,2)") from None
+    return seeds
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        return [int(b) for b in _csv(text)]
+    except ValueError:
+        raise UsageError(f"--batch-sizes: {abridge(repr(text), 40)} is not a list of integers (e.g. 1,32)") from None
+
+
+def _methods(text: str) -> list[str]:
+    """Method chains separated by ';' or by commas outside parentheses: 'lora(r=8,alpha=16),full-ft'."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char in ",;" and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [item.strip() for item in items if item.strip()]
+
+
+def _spec_from_args(args) -> tuple[dict, Path | None]:
+    """The spec file or preset, then flags on top; the records folder a preset implies."""
+    from bench.spec import preset_path
+    from bench.spec_file import load_spec_file
+
+    spec, records = {}, None
+    if args.spec and args.preset:
+        raise UsageError("give --spec or --preset, not both")
+    if args.preset:
+        path = preset_path(args.preset)
+        spec, records = load_spec_file(path), path.parent / "records"
+    elif args.spec:
+        spec = load_spec_file(args.spec)
+    overrides = {
+        "tasks": _csv(args.task) if args.task else None,
+        "methods": _methods(args.method) if args.method else None,
+        "models": _csv(args.model) if args.model else None,
+        "seeds": _seeds(args.seed) if args.seed else None,
+        "device": args.device,
+        "arch_only": True if args.arch_only else None,
+    }
+    spec.update({k: v for k, v in overrides.items() if v is not None})
+    budget = {"train_limit": args.train_limit, "epochs": args.epochs, "max_steps": args.max_steps,
+              "eval_limit": args.eval_limit, "batch_size": args.batch_size}
+    spec["budget"] = dict(spec.get("budget") or {}, **{k: v for k, v in budget.items() if v is not None})
+    batch_sizes = _batch_sizes(args.batch_sizes) if args.batch_sizes else None
+    measure = {"latency": args.latency, "threads": args.threads, "batch_sizes": batch_sizes}
+    spec["measure"] = dict(spec.get("measure") or {}, **{k: v for k, v in measure.items() if v is not None})
+    return spec, records
+
+
+def cmd_run(args) -> int:
+    from bench.executors.local import run_matrix
+    from bench.preflight import absolute, check_data, check_records_dir, data_dir_or_env
+    from bench.registry import TABLES
+    from bench.spec import expand
+    from bench.store import read_record
+
+    spec, preset_records = _spec_from_args(args)
+    cells = expand(spec)  # every name and option validated before anything runs
+    # Paths are the caller's: cells run in other processes, and results must land where asked.
+    records_dir = absolute(args.records or preset_records or DEFAULT_RECORDS)
+    check_records_dir(records_dir)
+    data_dir = data_dir_or_env(args.data_dir)
+    check_data(cells, data_dir)
+    if args.dry_run:
+        return _dry_run(cells, records_dir, data_dir)
+    outcomes = run_matrix(cells, records_dir, data_dir=data_dir and str(data_dir), timeout=args.timeout,
+                          progress=not args.quiet)
+    records = [read_record(o.path) for o in outcomes]
+    print(TABLES.get("summary").obj(records).render("md"))
+    cached = sum(o.cached for o in outcomes)
+    failed = [o for o in outcomes if o.status != "success"]
+    print(f"{len(outcomes)} cell(s): {len(outcomes) - len(failed)} succeeded ({cached} from records), "
+          f"{len(failed)} failed. Records: {records_dir}")
+    return 1 if failed else 0
+
+
+def _dry_run(cells, records_dir: Path, data_dir) -> int:
+    """Every cell with every option of its stages, and whether its record is already there."""
+    from bench.executors.local import plan
+
+    jobs = plan(cells, records_dir, data_dir=data_dir and str(data_dir))
+    for job in jobs:
+        print(f"{'recorded' if job.recorded else 'to run':<8}  {job.cell.slug()}  {job.cell.full_chain_label}")
+    recorded = sum(job.recorded for job in jobs)
+    print(f"{len(jobs)} cell(s): {recorded} already recorded, {len(jobs) - recorded} to run -> {records_dir}")
+    return 0
