@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 
 from bench.registry import TABLES
-from bench.report import Table, describe_budget, describe_hardware, fmt, mean_std, successful
+from bench.report import Table, count, describe_budget, describe_hardware, fmt, mean_std, printed, successful
 
 PAPER = "Kim and Rush 2016, Sequence-Level Knowledge Distillation"
 KD_STAGES = {"word-kd": "Word-KD", "seq-kd": "Seq-KD", "seq-inter": "Seq-Inter"}  # record section: "_" for "-"
@@ -120,7 +120,7 @@ def _published_columns(entry) -> dict:
         return {"BLEU pub.": "-", "Δ pub.": "-", "#Params pub.": "-"}
     _, _, _, bleu, delta, params = entry
     return {"BLEU pub.": f"{bleu:.1f}", "Δ pub.": "—" if delta is None else f"{delta:+.1f}",
-            "#Params pub.": f"{params}M"}
+            "#Params pub.": printed(f"{params}M")}
 
 
 def _row(key, group, groups) -> dict:
@@ -139,7 +139,7 @@ def _row(key, group, groups) -> dict:
         "BLEU": mean_std([r.metrics.get("bleu") for r in members], scale=1.0),
         "Δ": "—" if base is group else fmt(bleu - base_bleu if None not in (bleu, base_bleu) else None, "+.1f"),
         "chrF": mean_std([r.metrics.get("chrf") for r in members], scale=1.0),
-        "#Params": fmt(params and params / 1e6, ".1f", "M"),
+        "#Params": count(params, 1e6, ".1f", "M"),
         "Decode tok/s (b1)": fmt(speed, ".0f"),
         "Speedup": fmt(speed / teacher_speed if speed and teacher_speed else None, ".2f", "x"),
         "Seeds": str(len(members)), **_published_columns(group["published"]),
