@@ -144,22 +144,104 @@ def is_trained(key: str | None) -> bool:
     return bool(key) and open_entry(cache_root() / key) is not None
 
 
+STORED = "stored"  # the key of training.json that says how the weights are stored (not part of the stats)
+
+
+def trainable_names(model) -> list[str]:
+    """The names of the parameters that train (shared ones once, as `named_parameters` gives them)."""
+    return [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+
+
+def persistent_buffers(model) -> dict:
+    """The buffers that the state dict holds (running statistics and the like), by name."""
+    parameters = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    return {name: value for name, value in model.state_dict().items() if name not in parameters}
+
+
+def buffer_snapshot(model) -> dict:
+    """Copies of the persistent buffers before training: `store_trained` keeps those that changed."""
+    return {name: value.detach().clone() for name, value in persistent_buffers(model).items()}
+
+
 def load_trained(model, key: str) -> dict | None:
-    """Load cached weights into `model` (already prepared by its method); the stats, or None."""
+    """Load cached weights into `model` (already prepared by its method); the stats, or None.
+
+    A delta entry (see `store_trained`) is loaded over the model as the caller prepared it,
+    its frozen weights untouched; a delta whose tensors are not exactly the model's trainable
+    parameters is corrupt: deleted, and None returned so the caller trains again.
+    """
     directory = open_entry(cache_root() / key)
     if directory is None:
         return None
-    from safetensors.torch import load_model
+    stats = json.loads((directory / STATS).read_text())
+    stored = stats.pop(STORED, {"weights": "full"})  # entries from before deltas hold the full model
+    if stored.get("weights") != "delta":
+        from safetensors.torch import load_model
 
-    load_model(model, str(directory / WEIGHTS), strict=True)
-    return json.loads((directory / STATS).read_text())
+        load_model(model, str(directory / WEIGHTS), strict=True)
+        return stats
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(directory / WEIGHTS))
+    buffers = list(stored.get("buffers", []))
+    expected = set(trainable_names(model)) | set(buffers)
+    problem = None
+    if set(tensors) != expected:
+        problem = (f"is a delta whose tensors are not the model's trainable parameters "
+                   f"({len(set(tensors) - expected)} unknown, {len(expected - set(tensors))} missing)")
+    elif not set(buffers) <= set(persistent_buffers(model)):
+        problem = "is a delta with buffers the model does not have"
+    if problem is not None:
+        print(f"bench: warning: cache entry {directory} {problem}; deleted, rebuilding it", file=sys.stderr)
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
+    unexpected = model.load_state_dict(tensors, strict=False).unexpected_keys
+    if unexpected:  # checked above; a model whose state dict names differ from its parameters' names
+        raise RuntimeError(f"cache entry {directory}: tensors the model does not have: {unexpected[:5]}")
+    return stats
 
 
-def store_trained(model, key: str, stats: dict) -> None:
-    from safetensors.torch import save_model
+def store_trained(model, key: str, stats: dict, base: dict | None = None, buffers_before: dict | None = None) -> None:
+    """Store the weights a training prefix produced, with its stats.
+
+    When some parameters were frozen (`requires_grad=False`) the entry holds only the
+    trainable ones (a LoRA adapter, BitFit's biases: 0.1% of the model) plus the persistent
+    buffers that changed since `buffers_before` (all of them when not given): a delta.
+    The frozen weights need no storing: the key names the base they come from (the model
+    source, its content fingerprint `cell.inputs`, the earlier stages and this stage's
+    options), and the reader reproduces them by loading the model and replaying the prefix
+    (the runner loads the earlier stages' own cached weights first, and the method prepares
+    the model again) before `load_trained` puts the delta over it. `base` describes that
+    base in the entry's stats, for a reader of the cache. Full fine-tuning stores the full model.
+    """
+    import torch
+
+    parameters = dict(model.named_parameters())
+    trainable = trainable_names(model)
+    delta = bool(trainable) and len(trainable) < len(parameters)
+    tensors = {}
+    if delta:
+        tensors = {name: parameters[name] for name in trainable}
+        buffers = [name for name, value in persistent_buffers(model).items()
+                   if buffers_before is None or name not in buffers_before
+                   or not torch.equal(value.detach().cpu(), buffers_before[name].detach().cpu())]
+        tensors.update({name: persistent_buffers(model)[name] for name in buffers})
+        stored = {"weights": "delta", "of": base or {"key": key}, "buffers": buffers,
+                  "trainable_parameters": sum(parameters[name].numel() for name in trainable),
+                  "frozen": "reproduced by loading the base model and replaying the prefix this key names"}
+    else:
+        stored = {"weights": "full"}
 
     def write(folder: Path) -> None:
-        save_model(model, str(folder / WEIGHTS), force_contiguous=True)
-        (folder / STATS).write_text(json.dumps(stats))
+        if delta:
+            from safetensors.torch import save_file
+
+            save_file({name: value.detach().cpu().contiguous() for name, value in tensors.items()},
+                      str(folder / WEIGHTS))
+        else:
+            from safetensors.torch import save_model
+
+            save_model(model, str(folder / WEIGHTS), force_contiguous=True)
+        (folder / STATS).write_text(json.dumps(dict(stats, **{STORED: stored})))
 
     store_entry(cache_root() / key, write)

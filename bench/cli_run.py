@@ -1,5 +1,6 @@
 """`bench run`: a matrix from flags, a spec file or a preset, validated whole before anything runs;
-`--dry-run` lists its cells with every option and says which are already recorded."""
+`--dry-run` lists its cells with every option, says which are already recorded, and estimates
+the time of the others from similar records."""
 
 from __future__ import annotations
 
@@ -105,12 +106,37 @@ def cmd_run(args) -> int:
 
 
 def _dry_run(cells, records_dir: Path, data_dir) -> int:
-    """Every cell with every option of its stages, and whether its record is already there."""
-    from bench.executors.local import plan
+    """Every cell with every option of its stages, whether its record is already there, and for
+    the cells to run a time estimated from similar records of the folder."""
+    from bench.executors.local import estimate_wall_s, plan
 
     jobs = plan(cells, records_dir, data_dir=data_dir and str(data_dir))
+    to_run = [job for job in jobs if not job.recorded]
+    estimates = dict(zip((job.path for job in to_run), estimate_wall_s([job.cell for job in to_run], records_dir), strict=True))
     for job in jobs:
-        print(f"{'recorded' if job.recorded else 'to run':<8}  {job.cell.slug()}  {job.cell.full_chain_label}")
-    recorded = sum(job.recorded for job in jobs)
-    print(f"{len(jobs)} cell(s): {recorded} already recorded, {len(jobs) - recorded} to run -> {records_dir}")
+        if job.recorded:
+            print(f"{'recorded':<8}  {job.cell.slug()}  {job.cell.full_chain_label}")
+            continue
+        estimate = estimates[job.path]
+        guess = f"~{_duration(estimate[0])} ({estimate[1]})" if estimate else "no estimate"
+        print(f"{'to run':<8}  {job.cell.slug()}  [{guess}]  {job.cell.full_chain_label}")
+    recorded = len(jobs) - len(to_run)
+    print(f"{len(jobs)} cell(s): {recorded} already recorded, {len(to_run)} to run -> {records_dir}")
+    if to_run:
+        known = [e[0] for e in estimates.values() if e]
+        unknown = len(to_run) - len(known)
+        if known:
+            print(f"~{_duration(sum(known))} for {len(to_run)} cell(s)"
+                  + (f", {unknown} without an estimate" if unknown else ""))
+        else:
+            print(f"no estimate for the {len(to_run)} cell(s) to run: no similar records in {records_dir}")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """'40 s', '12 min', '2.5 h': how long, as a reader wants it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -78,6 +78,7 @@ class StageContext:
     data_dir: str | None = None  # resolved by the runner (flag, BENCH_DATA_DIR, else the hub)
     records: dict = field(default_factory=dict)  # stages add sections to the record here
     cache_key: str | None = None  # set by the runner per stage: where this prefix's weights live
+    stage_index: int | None = None  # set by the runner with cache_key: the stage of the chain that runs
     on_step: Callable | None = None  # set by the runner: (step, steps, loss) after each training step
 
     def train(self, model, options: TrainOptions, compute_loss: Callable | None = None):
@@ -85,7 +86,7 @@ class StageContext:
 
         The statistics land in the record; loaded ones are marked `from_cache`.
         """
-        from bench.cache import load_trained, store_trained
+        from bench.cache import buffer_snapshot, load_trained, store_trained
         from bench.train import train
 
         if self.cell.arch_only:
@@ -103,6 +104,7 @@ class StageContext:
                 model.to(self.device).eval()
                 self.records.setdefault("training", []).append(dict(cached, from_cache=True))
                 return model
+        buffers_before = buffer_snapshot(model) if self.cache_key else None
         stats = train(
             model,
             self.tokenizer,
@@ -115,6 +117,13 @@ class StageContext:
             on_step=self.on_step,
         )
         if self.cache_key:
-            store_trained(model, self.cache_key, stats.to_dict())
+            store_trained(model, self.cache_key, stats.to_dict(), base=self.base(), buffers_before=buffers_before)
         self.records.setdefault("training", []).append(dict(stats.to_dict(), from_cache=False))
         return model
+
+    def base(self) -> dict:
+        """What this stage's trained weights start from: the model, its content, the stages before."""
+        index = len(self.cell.chain) - 1 if self.stage_index is None else self.stage_index
+        return {"model": self.cell.model, "inputs": [list(pair) for pair in self.cell.inputs],
+                "stages_before": [stage.full_label() for stage in self.cell.chain[:index]],
+                "stage": self.cell.chain[index].full_label() if self.cell.chain else None}

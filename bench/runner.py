@@ -140,7 +140,7 @@ def apply_chain(cell: Cell, prepared: Prepared) -> Chained:
             raise UsageError(f"{stage.method} needs a PyTorch module, but {cell.chain[index - 1].method} made a "
                              f"{getattr(model, 'runtime', type(model).__name__)} artifact; put "
                              f"{stage.method} before {cell.chain[index - 1].method} in the chain")
-        ctx.cache_key = prefix_key(cell, index, versions)
+        ctx.cache_key, ctx.stage_index = prefix_key(cell, index, versions), index
         report("stage", stage=stage.method)
         ctx.on_step = training_steps(stage.method)
         model = entry.obj(model, options, ctx)

@@ -79,7 +79,9 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
                   device=ctx.device, compute_loss=mlm_loss_function(ctx.tokenizer, ctx.cell.seed),
                   on_step=ctx.on_step).to_dict()
     stats["texts"] = len(features)
-    store_trained(masked_lm, key, stats)
+    base = {"model": ctx.cell.model, "inputs": [list(pair) for pair in ctx.cell.inputs],
+            "masked_lm_of_language": language}  # the adapter and MLM head are the delta over it
+    store_trained(masked_lm, key, stats, base=base)
     return dict(stats, from_cache=False)
 
 

@@ -165,6 +165,45 @@ def plan(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None
     return jobs
 
 
+def estimate_wall_s(cells: list[Cell], records_dir) -> list[tuple[float, str] | None]:
+    """For each cell, (median wall_s, what it matched) of similar success records in `records_dir`.
+
+    Similar: the same task, model and chain label (the seed aside), else the same task and
+    model; None where no record is similar (or the folder has no records). Arch-only cells
+    are compared with arch-only records only: they neither train nor evaluate.
+    """
+    import statistics
+
+    from bench.store import record_paths
+
+    by_chain: dict[tuple, list[float]] = {}
+    by_model: dict[tuple, list[float]] = {}
+    paths = record_paths(records_dir) if Path(records_dir).is_dir() else []
+    for path in paths:
+        try:
+            record = read_record(path)
+            config = record["config"]
+            wall = record["wall_s"]
+            task, model, arch_only, label = config["task"], config["model"], bool(config.get("arch_only")), \
+                record["chain_label"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable or from another layout: no help for an estimate
+        if record.get("status") != "success" or not isinstance(wall, (int, float)) or isinstance(wall, bool):
+            continue
+        by_chain.setdefault((task, model, arch_only, label), []).append(float(wall))
+        by_model.setdefault((task, model, arch_only), []).append(float(wall))
+    estimates: list[tuple[float, str] | None] = []
+    for cell in cells:
+        same = (cell.task, cell.model, cell.arch_only)
+        if (walls := by_chain.get((*same, cell.chain_label))):
+            estimates.append((statistics.median(walls), f"{len(walls)} record(s) of this chain"))
+        elif (walls := by_model.get(same)):
+            estimates.append((statistics.median(walls), f"{len(walls)} record(s) of this task and model"))
+        else:
+            estimates.append(None)
+    return estimates
+
+
 def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,
                workdir=None, progress: bool = True) -> list[Outcome]:
     """Run every cell not yet recorded in `records_dir`; the outcomes in the order of `cells`."""
