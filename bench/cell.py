@@ -105,7 +105,7 @@ class Cell:
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     arch_only: bool = False  # no data, no training: parameters, FLOPs, latency from the config
     # Content fingerprints of the data and model files the cell reads, (label, fingerprint)
-    # sorted; filled by the executor (bench/fingerprint.py), so editing a file changes the key.
+    # sorted; filled by the executor (bench/storage/fingerprint.py), so editing a file changes the key.
     inputs: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.record import Record, latency_key
+from bench.storage.record import Record, latency_key
 
 EXACT = (("params", "total"), ("params", "trainable"), ("flops", "flops"), ("size", "model_bytes"))
 MEMORY = ("train_peak_rss_bytes", "inference_peak_rss_bytes")

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.record import latency_key, primary_keys
+from bench.storage.record import latency_key, primary_keys
 
 DATA_SEED = 0  # the training subset is the same for every seed and method: equal data
 

@@ -86,7 +86,7 @@ class StageContext:
 
         The statistics land in the record; loaded ones are marked `from_cache`.
         """
-        from bench.cache import buffer_snapshot, load_trained, store_trained
+        from bench.storage.cache import buffer_snapshot, load_trained, store_trained
         from bench.train import train
 
         if self.cell.arch_only:

@@ -1,6 +1,6 @@
 """A rendered table: title, rows, and the notes every published table must state.
 
-Builders take records as dicts or `bench.record.Record`s and read them through `Record`.
+Builders take records as dicts or `bench.storage.record.Record`s and read them through `Record`.
 Cells are text as a reader sees it ('80.7 ± 1.1', '22.71M'); numeric cells are `Num` and
 `Stat`, str subclasses that also carry their numbers, so Markdown shows the text while csv
 and json carry numbers pandas can read (`machine_rows`).
@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from bench.record import Record
+from bench.storage.record import Record
 
 
 class Num(str):

@@ -3,7 +3,7 @@
 Invoked as `python -m bench.runner CELL_JSON RECORD_PATH` by the local executor, so each
 cell has its own process and its own peak memory. `run_cell` is a list of named steps:
 prepare the cell, apply its chain, evaluate and measure the result (bench/inference.py),
-assemble the record (whose readers go through bench/record.py).
+assemble the record (whose readers go through bench/storage/record.py).
 """
 
 from __future__ import annotations
@@ -114,11 +114,11 @@ def apply_chain(cell: Cell, prepared: Prepared) -> Chained:
     """Run every stage in order; keep the fp32 reference and the graph whose FLOPs count."""
     import torch
 
-    from bench.cache import prefix_key
     from bench.cell import result_versions
     from bench.measure.rss_window import reset_rss_peak, rss_peak_bytes
     from bench.registry import METHODS
     from bench.runtime.artifact import TorchArtifact, as_artifact
+    from bench.storage.cache import prefix_key
     from bench.typed import build
 
     reset_rss_peak()
@@ -158,7 +158,7 @@ def apply_chain(cell: Cell, prepared: Prepared) -> Chained:
 
 def assemble_record(prepared: Prepared, chained: Chained, evaluation: Evaluation, measured: Measurements,
                     clock: dict) -> dict:
-    """The record's result fields (bench/record.py reads them back)."""
+    """The record's result fields (bench/storage/record.py reads them back)."""
     task, artifact, training = prepared.task, chained.artifact, chained.training
     return {
         "status": "success",
@@ -224,7 +224,7 @@ def envelope(cell: Cell, key: str, versions: dict) -> dict:
 
 def main(argv=None) -> int:
     from bench.cell import result_versions
-    from bench.store import write_record
+    from bench.storage.store import write_record
 
     parser = argparse.ArgumentParser(prog="python -m bench.runner", description="run one cell")
     parser.add_argument("cell_json")

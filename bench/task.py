@@ -38,7 +38,7 @@ class Task(Protocol):
 
     def data_files(self, split: str, data_dir: str | None = None) -> list[Path]:
         """The local files `load(split, data_dir)` reads ([] from the hub): their content is part
-        of a cell's key (bench/fingerprint.py), so an edited data file is never served stale records."""
+        of a cell's key (bench/storage/fingerprint.py), so an edited data file is never served stale records."""
 
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]:
         """Official metrics of the task; the primary metric's key is `metric`."""

@@ -52,10 +52,10 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
     """Masked-LM on the language's unlabelled text, training only its adapter (and the MLM head)."""
     import random
 
-    from bench.cache import load_trained, store_trained
     from bench.data import encode
     from bench.peft_helpers.bottleneck import is_adapter_parameter, set_active
     from bench.peft_helpers.mlm import MaskedLM, mlm_loss_function
+    from bench.storage.cache import load_trained, store_trained
     from bench.task import Example
     from bench.train import train
 

@@ -89,7 +89,7 @@ def word_kd_objective(options: WordKDOptions, topk, device: str):
 def begin(name: str, options, ctx) -> dict | None:
     """The stage's record section, or None when nothing needs a teacher: an arch-only cell, or a
     student an identical chain prefix already trained (ctx.train loads it)."""
-    from bench.cache import is_trained
+    from bench.storage.cache import is_trained
 
     kind = getattr(ctx.task, "kind", None)
     if kind != "generation":

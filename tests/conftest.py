@@ -130,7 +130,7 @@ def write_tiny_model(directory: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """Trained weights are cached by content key (bench/cache.py): keep the tests' out of ~/.cache."""
+    """Trained weights are cached by content key (bench/storage/cache.py): keep the tests' out of ~/.cache."""
     previous = os.environ.get("BENCH_CACHE")
     os.environ["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench-cache"))
     yield Path(os.environ["BENCH_CACHE"])

@@ -67,7 +67,7 @@ def test_clean_deletes_nothing_while_a_running_cell_holds_the_cache(tmp_path):
     cache = tmp_path / "cache"
     fill(cache)
     # A cell process: whatever reads or writes an entry takes the cache folder first.
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.cache import cache_root; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.storage.cache import cache_root; "
                                "cache_root(); print('held', flush=True); time.sleep(60)"],
                               env={**os.environ, "BENCH_CACHE": str(cache)}, stdout=subprocess.PIPE, text=True)
     try:

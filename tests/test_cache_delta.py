@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bench.cache import MANIFEST, STATS, WEIGHTS, prefix_key
 from bench.cell import result_versions
 from bench.spec import expand
+from bench.storage.cache import MANIFEST, STATS, WEIGHTS, prefix_key
 
 
 def only_cell(spec: dict):
@@ -70,8 +70,8 @@ def test_peft_prefixes_store_a_delta_and_load_it_to_the_same_metrics(fast_spec, 
 def test_a_delta_whose_names_do_not_match_is_rebuilt(fast_spec, tiny_glue_dir, cache, capsys):
     from safetensors.torch import load_file, save_file
 
-    from bench.cache import open_entry, store_entry
     from bench.runner import run_cell
+    from bench.storage.cache import open_entry, store_entry
 
     cell = only_cell(fast_spec(tasks=["glue-rte"], methods=["bitfit"], seeds=[4]))
     first = run_cell(cell, data_dir=str(tiny_glue_dir))

@@ -13,7 +13,7 @@ from tests.as_user import bench
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_option_of_every_method_has_help_type_and_default(name):
-    from bench.describe import option_rows
+    from bench.cli.describe import option_rows
 
     for option, kind, default, _, help_text in option_rows(METHODS.get(name).meta.options):
         assert help_text.strip(), f"{name}: option {option!r} has no help (declare it with bench.typed.option)"
@@ -75,7 +75,7 @@ def test_list_presets_names_each_with_its_description(tmp_path):
 def test_dry_run_shows_every_option_and_the_cells_already_recorded(tmp_path, tiny_model_dir, tiny_glue_dir):
     from bench.executors.local import plan
     from bench.spec import expand
-    from bench.store import write_record
+    from bench.storage.store import write_record
 
     flags = ["--task", "glue-sst2", "--method", "lora(r=4) -> merge-lora", "--model", tiny_model_dir,
              "--seed", "0,1", "--data-dir", tiny_glue_dir, "--records", tmp_path / "recs", "--device", "cpu"]

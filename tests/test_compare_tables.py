@@ -283,7 +283,7 @@ def test_unknown_table_exits_2_with_suggestion(tmp_path, capsys):
 
 
 def test_flatten_gives_dotted_columns(tmp_path):
-    from bench.store import records_frame
+    from bench.storage.store import records_frame
 
     frame = records_frame(write_records(tmp_path / "records", summary_records()))
     assert len(frame) == 6

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from bench.store import load_records
+from bench.storage.store import load_records
 from tests.test_executor_cli import FAST, run_cli
 
 
 def test_dry_run_estimates_from_similar_records(tmp_path, tiny_model_dir, tiny_glue_dir):
-    from bench.cli_run import _duration
+    from bench.cli.run import _duration
 
     records = tmp_path / "records"
     common = ["--model", tiny_model_dir, "--data-dir", tiny_glue_dir, "--records", records, "--device", "cpu", *FAST]
@@ -48,6 +48,6 @@ def test_dry_run_without_records_says_there_is_no_estimate(tmp_path, tiny_model_
 
 
 def test_durations_read_as_a_person_says_them():
-    from bench.cli_run import _duration
+    from bench.cli.run import _duration
 
     assert [_duration(s) for s in (4.2, 89, 95, 720, 5399, 9000)] == ["4 s", "89 s", "2 min", "12 min", "90 min", "2.5 h"]

@@ -175,7 +175,7 @@ def test_no_temporary_files_remain(rte_run):
 
 
 def test_records_frame_has_one_row_per_record(rte_run):
-    from bench.store import records_frame
+    from bench.storage.store import records_frame
 
     _, records, *_ = rte_run
     frame = records_frame(records)
@@ -289,7 +289,7 @@ def test_list_and_validation_do_not_import_heavy_libraries(tmp_path):
 
 
 def test_write_record_keeps_the_old_file_when_serialisation_fails(tmp_path):
-    from bench.store import read_record, write_record
+    from bench.storage.store import read_record, write_record
 
     class Unserialisable:
         def to_dict(self):
@@ -307,7 +307,7 @@ def test_write_record_keeps_the_old_file_when_serialisation_fails(tmp_path):
 def test_write_record_serialises_tuples_and_numpy_scalars(tmp_path):
     import numpy as np
 
-    from bench.store import read_record, write_record
+    from bench.storage.store import read_record, write_record
 
     path = tmp_path / "cell.json"
     write_record(path, {"shape": (1, 2), "p50": np.float32(1.5), "n": np.int64(3)})

@@ -76,9 +76,9 @@ def test_refuses_empty_text(cache):
 
 
 def test_an_unwritable_cache_still_gives_a_tokenizer(cache, monkeypatch):
-    import bench.cache
+    import bench.storage.cache
 
-    monkeypatch.setattr(bench.cache, "store_entry", lambda directory, write: None)  # as after a full disk
+    monkeypatch.setattr(bench.storage.cache, "store_entry", lambda directory, write: None)  # as after a full disk
     tokenizer = subword_tokenizer(TEXT, SubwordSettings(vocab_size=80))
     assert tokenizer.decode(tokenizer(SOURCES[0])["input_ids"], skip_special_tokens=True) == SOURCES[0]
     assert not list(cache.glob("tokenizer-*"))

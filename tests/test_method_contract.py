@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 
 from bench.errors import UsageError
-from bench.record import Record
 from bench.registry import METHODS, TABLES
 from bench.spec import expand
+from bench.storage.record import Record
 from tests.test_mad_x import xling_dir  # noqa: F401 - a fixture: the cross-lingual tiny data
 
 

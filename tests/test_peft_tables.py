@@ -95,7 +95,7 @@ def test_mad_x_table_describes_each_transfer_setting():
 
 @pytest.mark.skipif(not (RESULTS / "peft" / "records").is_dir(), reason="no committed PEFT records")
 def test_committed_arch_records_give_the_published_parameter_columns():
-    from bench.store import load_records
+    from bench.storage.store import load_records
 
     records = load_records(RESULTS / "peft" / "records")
     bitfit = {(r["Model"], r["Method"]): r["%Param"] for r in TABLES.get("bitfit").obj(records, arch_only=True).rows}

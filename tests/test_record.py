@@ -1,4 +1,4 @@
-"""bench/record.py reads what the runner writes: real records, stored and loaded, through `Record`."""
+"""bench/storage/record.py reads what the runner writes: real records, stored and loaded, through `Record`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import statistics
 import pytest
 
 from bench.cli import main
-from bench.record import Record, latency_key, parse_latency_key, primary_keys
 from bench.spec import expand
+from bench.storage.record import Record, latency_key, parse_latency_key, primary_keys
 
 
 def run_and_store(cell, records_dir, data_dir=None) -> int:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench.cache import MANIFEST, WEIGHTS, cache_root, open_entry, store_entry
+from bench.storage.cache import MANIFEST, WEIGHTS, cache_root, open_entry, store_entry
 
 
 @pytest.fixture

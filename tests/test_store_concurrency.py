@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.lock import this_host
-from bench.store import lock_path, read_record, write_record
+from bench.storage.lock import this_host
+from bench.storage.store import lock_path, read_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = """
@@ -25,7 +25,7 @@ import json, os, sys, time
 from pathlib import Path
 import bench.executors.local as local
 from bench.cell import Cell
-from bench.store import write_record
+from bench.storage.store import write_record
 
 cells_file, log, records, data, ready, peers = sys.argv[1:7]
 

@@ -1,4 +1,4 @@
-"""The content of the files a cell reads is part of its key (bench/fingerprint.py): an edited data
+"""The content of the files a cell reads is part of its key (bench/storage/fingerprint.py): an edited data
 file or retrained weights make a new cell, the same files elsewhere the same cell."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.cell import Cell
-from bench.fingerprint import cell_inputs
+from bench.storage.fingerprint import cell_inputs
 
 VERSIONS = {"torch": "2.0", "transformers": "4.0"}
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ def fingerprinted(cell, data_dir):
 
 
 def keys(cell) -> tuple[str, str, str]:
-    from bench.cache import prefix_key
+    from bench.storage.cache import prefix_key
 
     return cell.key(VERSIONS), cell.identity(), prefix_key(cell, 0, VERSIONS)
 
@@ -116,9 +116,9 @@ def test_inputs_round_trip_through_a_record(rte_cell, data_copy):
 
 
 def test_a_kd_teacher_shares_the_full_ft_cells_key(fast_spec, data_copy, model_copy, tiny_model_dir):
-    from bench.cache import prefix_key
     from bench.distill.teachers import TeacherRef
     from bench.spec import expand
+    from bench.storage.cache import prefix_key
 
     teacher = str(tiny_model_dir)
     (kd,) = expand(fast_spec(models=[str(model_copy)], methods=[f"kd-soft(student=truncate:1,teacher={teacher})"]))
@@ -141,7 +141,7 @@ def test_cross_lingual_cells_read_both_languages(fast_spec, data_copy):
 
 def test_the_record_config_shows_the_fingerprints(tmp_path, rte_cell, data_copy, monkeypatch):
     from bench.executors import local
-    from bench.store import read_record, write_record
+    from bench.storage.store import read_record, write_record
 
     def fake(cell, key, path, data_dir, timeout, workdir, on_phase=None):
         write_record(path, {"status": "success", "key": key, "config": cell.to_dict()})

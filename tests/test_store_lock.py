@@ -1,4 +1,4 @@
-"""Cell locks (bench/lock.py): one holder at a time, stale holders taken over by exactly one taker."""
+"""Cell locks (bench/storage/lock.py): one holder at a time, stale holders taken over by exactly one taker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bench.lock import GRACE_S, acquire, is_stale, process_gone, release, this_host
+from bench.storage.lock import GRACE_S, acquire, is_stale, process_gone, release, this_host
 
 RACERS = 8
 

@@ -7,8 +7,8 @@ import json
 import os
 import time
 
-from bench.lock import this_host
-from bench.store import load_records, record_paths, records_frame, write_record
+from bench.storage.lock import this_host
+from bench.storage.store import load_records, record_paths, records_frame, write_record
 from tests.test_store_lock import dead_pid
 
 
@@ -79,7 +79,7 @@ def test_records_are_readable_like_any_file_the_user_writes(tmp_path):
     import os
     import stat
 
-    from bench.store import write_record
+    from bench.storage.store import write_record
 
     umask = os.umask(0o022)
     try:

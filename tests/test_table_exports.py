@@ -72,10 +72,10 @@ def test_save_writes_the_asked_format_beside_md_and_csv(tmp_path, capsys):
 def test_typed_cells_leave_every_committed_tables_markdown_as_it_was():
     """Numbers in cells change csv and json only: every table of every committed results folder
     renders the same Markdown as the same rows turned into plain text would."""
-    from bench.record import Record
-    from bench.regenerate import plan
+    from bench.cli.regenerate import plan
     from bench.registry import TABLES
     from bench.report import Num, Stat, Table
+    from bench.storage.record import Record
 
     jobs, _ = plan(ROOT / "results")
     assert len(jobs) >= 10

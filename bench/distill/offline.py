@@ -36,11 +36,11 @@ def distil(student, options, ctx, refs: list, objective: Objective):
 
     import transformers
 
-    from bench.cache import is_trained
     from bench.distill.attention import eager_attention
     from bench.distill.targets import teacher_outputs
     from bench.distill.teachers import fine_tuned_teacher
     from bench.distill.unlabelled import kd_features
+    from bench.storage.cache import is_trained
 
     module = objective.module if objective.module is not None else student
     training_options = options.for_training()

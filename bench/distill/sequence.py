@@ -7,7 +7,7 @@
   (fp16 values, int32 ids), for Word-KD; keyed by the teacher's key and the (source, target)
   pairs, so Word-KD on the references and on Seq-KD's targets are two entries.
 
-Entries go through bench/cache.py (built aside, checked against their manifest), so a
+Entries go through bench/storage/cache.py (built aside, checked against their manifest), so a
 student of any size reuses what an earlier cell computed, and its training runs no teacher
 pass. A teacher whose outputs are all cached is not even loaded.
 """
@@ -79,7 +79,7 @@ def features_digest(features: list[dict], targets: bool) -> str:
 
 
 def entry_dir(kind: str, teacher_key: str, features: list[dict], targets: bool, settings: str) -> Path:
-    from bench.cache import cache_root
+    from bench.storage.cache import cache_root
 
     text = f"{kind}|{teacher_key}|{features_digest(features, targets)}|{settings}"
     return cache_root() / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()}"
@@ -200,7 +200,7 @@ def _cached_or(directory: Path, compute):
     """(tensors, info, cost) from the entry at `directory`, or computed by `compute()` and stored."""
     from safetensors.torch import load_file, save_file
 
-    from bench.cache import open_entry, store_entry
+    from bench.storage.cache import open_entry, store_entry
 
     entry = open_entry(directory)  # a corrupt entry is deleted: computed again
     if entry is not None:

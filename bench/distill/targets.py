@@ -1,7 +1,7 @@
 """Offline KD: a teacher's outputs on a training set, computed once and cached on disk.
 
 Keyed by the teacher's key and a digest of the exact token ids, one cache entry per output
-('logits', 'hidden-3', 'attention-2'; bench/cache.py checks each against its manifest), so
+('logits', 'hidden-3', 'attention-2'; bench/storage/cache.py checks each against its manifest), so
 students of any depth or kind reuse what an earlier cell computed and a student's
 training does no teacher forward pass. Hidden states and attention maps are stored
 unpadded in fp16 (they are targets, not weights).
@@ -26,7 +26,7 @@ def features_digest(features: list[dict]) -> str:
 
 
 def targets_dir(teacher_key: str, features: list[dict]) -> Path:
-    from bench.cache import cache_root
+    from bench.storage.cache import cache_root
 
     name = hashlib.sha256(f"{teacher_key}|{features_digest(features)}".encode()).hexdigest()
     return cache_root() / f"targets-{name}"
@@ -69,7 +69,7 @@ def teacher_outputs(teacher, teacher_key: str, names: list[str], features: list[
     """
     from safetensors.torch import load_file
 
-    from bench.cache import open_entry
+    from bench.storage.cache import open_entry
 
     directory = targets_dir(teacher_key, features)
     cached = {name: open_entry(directory / name) for name in names}  # a corrupt entry is deleted: computed again
@@ -132,7 +132,7 @@ def _compute(teacher, names: list[str], features: list[dict], tokenizer, device:
 def _store(entry: Path, tensors: dict) -> None:
     from safetensors.torch import save_file
 
-    from bench.cache import store_entry
+    from bench.storage.cache import store_entry
 
     store_entry(entry, lambda folder: save_file({k: v.contiguous() for k, v in tensors.items()},
                                                 str(folder / OUTPUT_FILE)))

@@ -1,7 +1,7 @@
 """Teachers: the fine-tuned model of a (model, task, budget, seed), trained once and cached.
 
 A teacher's cache key is the trained-prefix key of the `full-ft` cell with that model,
-task, budget and seed (bench/cache.py), so a `full-ft` cell in the same matrix (the
+task, budget and seed (bench/storage/cache.py), so a `full-ft` cell in the same matrix (the
 table's teacher row) and every KD cell share one training, whichever runs first.
 """
 
@@ -26,8 +26,8 @@ class TeacherRef:
         Its inputs are the task's data and the teacher's model files, as `cell_inputs` gives
         that full-ft cell in a matrix, so the two share the teacher's cache entry.
         """
-        from bench.fingerprint import teacher_inputs
         from bench.spec import parse_chain
+        from bench.storage.fingerprint import teacher_inputs
 
         budget = student_cell.budget
         if self.epochs is not None:
@@ -38,8 +38,8 @@ class TeacherRef:
                                    inputs=teacher_inputs(student_cell.inputs, self.model))
 
     def key(self, student_cell) -> str:
-        from bench.cache import prefix_key
         from bench.cell import result_versions
+        from bench.storage.cache import prefix_key
 
         return prefix_key(self.cell(student_cell), 0, result_versions())
 
@@ -80,10 +80,10 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
     """
     import transformers
 
-    from bench.cache import load_trained, store_trained
     from bench.distill.students import check_same_tokenizer
     from bench.modeling.load import load_model, resolve
     from bench.registry import METHODS
+    from bench.storage.cache import load_trained, store_trained
     from bench.train import train
 
     source = resolve(ref.model)

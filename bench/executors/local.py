@@ -3,7 +3,7 @@
 A finished cell (a success record at its content-addressed path) is skipped; a failed,
 timed-out or killed cell gets a record with its status and error, and the matrix goes on.
 Several runs may share a records folder: each cell is locked while a run computes it
-(bench/lock.py). A run skips the cells another live run holds, runs the rest, then waits
+(bench/storage/lock.py). A run skips the cells another live run holds, runs the rest, then waits
 for those and reports the other run's records as its own outcomes. Ctrl-C stops the run:
 the interrupted cell is left without a record (the next run computes it) and its lock is
 released; the cell process reports its phase for the progress line (bench/progress.py).
@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.cell import Cell, result_versions
 from bench.errors import INTERRUPTED
 from bench.executors.process import run_process as _run_process
-from bench.store import lock_path, read_record, record_path, write_record
+from bench.storage.store import lock_path, read_record, record_path, write_record
 
 POLL_S = 0.5  # how often a run waiting for another run's cell looks at its lock
 
@@ -102,7 +102,7 @@ def _compute(job: Job) -> Outcome:
 
 def _try(job: Job) -> Outcome | None:
     """The cell's outcome, computed here unless its record is there; None while another run holds it."""
-    from bench.lock import acquire, release
+    from bench.storage.lock import acquire, release
 
     if _finished(job.path):
         return Outcome(job.cell, job.path, "success", cached=True)
@@ -120,10 +120,10 @@ def _try(job: Job) -> Outcome | None:
 def _await(job: Job) -> Outcome:
     """Wait until the run holding the cell releases it, or is gone; its record is the outcome.
 
-    The wait is bounded by the holder's life on this host and by its cell timeout (bench/lock.py).
+    The wait is bounded by the holder's life on this host and by its cell timeout (bench/storage/lock.py).
     A holder that died without a record leaves the cell to this run, which computes it.
     """
-    from bench.lock import acquire, release
+    from bench.storage.lock import acquire, release
 
     lock = lock_path(job.path)
     while not acquire(lock, job.timeout):
@@ -149,7 +149,7 @@ def plan(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None
     """Each cell with its inputs' fingerprints, its key and its record path (nothing is written).
 
     `job.recorded` says whether a success record is already there: `--dry-run` reports it."""
-    from bench.fingerprint import cell_inputs
+    from bench.storage.fingerprint import cell_inputs
     from bench.task import data_dir_from_env
 
     records_dir = Path(_absolute(records_dir))
@@ -174,7 +174,7 @@ def estimate_wall_s(cells: list[Cell], records_dir) -> list[tuple[float, str] | 
     """
     import statistics
 
-    from bench.store import record_paths
+    from bench.storage.store import record_paths
 
     by_chain: dict[tuple, list[float]] = {}
     by_model: dict[tuple, list[float]] = {}
@@ -210,7 +210,7 @@ def run_matrix(cells: list[Cell], records_dir, *, data_dir=None, timeout: float 
     from tqdm import tqdm
 
     from bench.progress import progress_line
-    from bench.store import clean_stale_temps
+    from bench.storage.store import clean_stale_temps
 
     bar = tqdm(total=len(cells), disable=not progress, unit="cell", file=sys.stderr, dynamic_ncols=True)
     jobs = plan(cells, records_dir, data_dir=data_dir, timeout=timeout, workdir=workdir,

@@ -7,7 +7,7 @@ word boundaries ("▁") so decoding gives back the text's spaces, and wrapped as
 tokenizer. Sources and targets both end with </s>, as Marian's do.
 
 Training is cached (DESIGN principle 7): the key is the sha256 of the text, the settings and
-the tokenizers version; the entry is built aside and renamed into place (bench/cache.py).
+the tokenizers version; the entry is built aside and renamed into place (bench/storage/cache.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def tokenizer_key(texts: Iterable[str], settings: SubwordSettings) -> str:
 
 
 def tokenizer_directory(key: str) -> Path:
-    from bench.cache import cache_root
+    from bench.storage.cache import cache_root
 
     return cache_root() / f"tokenizer-{key}"
 
@@ -61,7 +61,7 @@ def subword_tokenizer(texts: Iterable[str], settings: SubwordSettings):
     cache when this text and these settings were seen before. Its `name_or_path` is the entry."""
     from transformers import PreTrainedTokenizerFast
 
-    from bench.cache import open_entry, store_entry
+    from bench.storage.cache import open_entry, store_entry
 
     texts = list(texts)
     if not texts:

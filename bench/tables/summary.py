@@ -10,9 +10,9 @@ import statistics
 from collections import defaultdict
 
 from bench.metrics import display_scale
-from bench.record import Record
 from bench.registry import TABLES
 from bench.report import Table, count, describe_budget, describe_hardware, fmt, mean_std, successful
+from bench.storage.record import Record
 
 
 def _mb(value) -> str:

@@ -5,7 +5,7 @@ prefixes (`train-*`), teacher outputs (`targets-*`), sequence-KD beams and top-k
 (`beams-*`, `topk-*`), masked-LM language adapters (`mlm-*`) and subword tokenizers
 (`tokenizer-*`). Deleting an entry costs the next cell that needs it the time to rebuild
 it, never a result. Every process that reads or writes an entry holds the cache folder
-(a shared flock on the folder, bench/cache.py), so `clean` deletes nothing while a run uses it.
+(a shared flock on the folder, bench/storage/cache.py), so `clean` deletes nothing while a run uses it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def size_text(root: Path) -> str:
 
 def clean(root: Path, older_than_days: float = 0.0, dry_run: bool = False) -> str:
     """Delete the entries written more than `older_than_days` ago, unless a run holds the cache."""
-    from bench.cache import hold
+    from bench.storage.cache import hold
 
     if older_than_days < 0:
         raise UsageError(f"--older-than: a number of days >= 0, got {older_than_days:g}")

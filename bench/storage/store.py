@@ -24,7 +24,7 @@ def record_path(records_dir: str | Path, cell, key: str) -> Path:
 
 
 def lock_path(record: Path) -> Path:
-    """The lock a run holds on a cell while it computes the cell's record (bench/lock.py)."""
+    """The lock a run holds on a cell while it computes the cell's record (bench/storage/lock.py)."""
     return record.with_name(LOCK_PREFIX + record.name)
 
 
@@ -43,7 +43,7 @@ def write_record(path: str | Path, record: dict) -> None:
     The temporary file is named after its writer (host, pid), so a later run can tell that a
     leftover one is stale (`clean_stale_temps`).
     """
-    from bench.lock import this_host
+    from bench.storage.lock import this_host
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def load_records(records_dir: str | Path) -> list[dict]:
 
 def clean_stale_temps(records_dir: str | Path, max_age_s: float = STALE_TEMP_S) -> list[Path]:
     """Delete the temporary files of writers that are gone (this host, pid not alive) or that are old."""
-    from bench.lock import process_gone
+    from bench.storage.lock import process_gone
 
     removed = []
     for path in Path(records_dir).glob(TEMP_PREFIX + "*"):

@@ -40,8 +40,8 @@ def plan(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 def render_all(jobs, fmt: str = "md", save: Path | None = None, arch_only: bool = False):
     """Yield (name, folder, text or the paths written) for every (table, folder) of `plan`."""
-    from bench.record import Record
     from bench.registry import TABLES
+    from bench.storage.record import Record
 
     for name, folder in jobs:
         table = TABLES.get(name).obj(Record.load_all(folder / "records"), arch_only=arch_only)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli_run import DEFAULT_RECORDS, cmd_run
+from bench.cli.run import DEFAULT_RECORDS, cmd_run
 from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
 LIST_KINDS = ("tasks", "methods", "models", "tables", "presets")
@@ -40,7 +40,7 @@ def cmd_list(args) -> int:
         raise UsageError(f"--options lists method options (bench list methods --options); for {args.kind}, "
                          "bench show NAME")
     if args.kind == "presets":
-        from bench.describe import preset_description
+        from bench.cli.describe import preset_description
         from bench.spec import preset_names
 
         for name in preset_names():
@@ -53,14 +53,14 @@ def cmd_list(args) -> int:
         details = "  ".join(f"{k}={v}" for k, v in meta.items())
         print(f"{entry.name:<26} {details}")
         if args.options:
-            from bench.describe import options_table
+            from bench.cli.describe import options_table
 
             print(options_table(entry.meta.options) + "\n")
     return 0
 
 
 def cmd_show(args) -> int:
-    from bench.describe import show
+    from bench.cli.describe import show
     from bench.preflight import data_dir_or_env
 
     data_dir = data_dir_or_env(args.data_dir)
@@ -69,9 +69,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from bench.record import Record
     from bench.registry import TABLES
     from bench.spec import results_dir
+    from bench.storage.record import Record
 
     if args.all:
         return _table_all(args)
@@ -91,7 +91,7 @@ def cmd_table(args) -> int:
 
 
 def _table_all(args) -> int:
-    from bench.regenerate import plan, render_all
+    from bench.cli.regenerate import plan, render_all
     from bench.spec import results_dir
 
     if args.name or args.records:
@@ -120,8 +120,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from bench.cache import cache_folder
-    from bench.cache_entries import clean, list_text, size_text
+    from bench.storage.cache import cache_folder
+    from bench.storage.cache_entries import clean, list_text, size_text
 
     root = cache_folder()
     if args.action == "clean":

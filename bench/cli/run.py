@@ -83,7 +83,7 @@ def cmd_run(args) -> int:
     from bench.preflight import absolute, check_data, check_records_dir, data_dir_or_env
     from bench.registry import TABLES
     from bench.spec import expand
-    from bench.store import read_record
+    from bench.storage.store import read_record
 
     spec, preset_records = _spec_from_args(args)
     cells = expand(spec)  # every name and option validated before anything runs

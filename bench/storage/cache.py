@@ -36,7 +36,7 @@ def cache_folder() -> Path:
 
 def cache_root() -> Path:
     """The cache folder, held by this process until it exits: every reader and writer of an
-    entry comes through here, so `bench cache clean` (bench/cache_entries.py) can tell that a
+    entry comes through here, so `bench cache clean` (bench/storage/cache_entries.py) can tell that a
     run is using the cache and delete nothing under it."""
     root = cache_folder()
     if str(root) not in _held:
@@ -79,7 +79,7 @@ def store_entry(directory: Path, write: Callable[[Path], None]) -> None:
 
     Never half an entry; when another process stored the same entry first, theirs is kept.
     """
-    from bench.fingerprint import sha256_file
+    from bench.storage.fingerprint import sha256_file
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
@@ -118,7 +118,7 @@ def open_entry(directory: Path) -> Path | None:
 
 def _problem(directory: Path) -> str | None:
     """What is wrong with an entry, or None."""
-    from bench.fingerprint import sha256_file
+    from bench.storage.fingerprint import sha256_file
 
     try:
         manifest = json.loads((directory / MANIFEST).read_text())

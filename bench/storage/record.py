@@ -1,6 +1,6 @@
 """The record of one cell, read through one class (lm-evaluation-harness's result schema idea).
 
-The runner writes a record as a plain JSON dict (bench/runner.py assembles it, bench/store.py
+The runner writes a record as a plain JSON dict (bench/runner.py assembles it, bench/storage/store.py
 writes it). Every reader -- the tables, `bench compare` -- goes through `Record`, so the chain
 is decoded, the primary metric chosen and the latency shapes parsed in one place.
 
@@ -55,7 +55,7 @@ class Record:
 
     @classmethod
     def load_all(cls, records_dir: str | Path) -> list[Record]:
-        from bench.store import load_records
+        from bench.storage.store import load_records
 
         return [cls(data) for data in load_records(records_dir)]
 
