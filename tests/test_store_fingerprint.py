@@ -80,7 +80,7 @@ def test_retrained_weights_in_the_model_directory_change_the_key(rte_cell, data_
 
 
 def test_large_files_are_fingerprinted_by_size_and_edges(tmp_path, monkeypatch):
-    from bench import fingerprint
+    from bench.storage import fingerprint
 
     monkeypatch.setattr(fingerprint, "WHOLE_FILE_LIMIT", 8)
     monkeypatch.setattr(fingerprint, "EDGE_BYTES", 4)
