@@ -39,7 +39,9 @@ def check_records_dir(directory: Path) -> None:
 
 def data_dir_or_env(data_dir: str | None) -> Path | None:
     """--data-dir, else BENCH_DATA_DIR, as an absolute folder that exists; None means the hub."""
-    given = data_dir or os.environ.get("BENCH_DATA_DIR") or None
+    from bench.task import data_dir_from_env
+
+    given = data_dir_from_env(data_dir)
     if given is None:
         return None
     where = "--data-dir" if data_dir else "BENCH_DATA_DIR"

@@ -52,6 +52,11 @@ def preset_names() -> list[str]:
     return sorted(p.parent.name for p in results_dir().glob("*/spec.yaml"))
 
 
+def results_folder(table_entry) -> str:
+    """The results folder whose records a table renders (several tables may share one: peft)."""
+    return table_entry.meta.get("results", table_entry.name)
+
+
 def preset_path(name: str) -> Path:
     """A preset is the spec of a committed results folder: results/NAME/spec.yaml."""
     from bench.errors import unknown_name

@@ -23,13 +23,13 @@ import math
 from dataclasses import dataclass
 
 from bench.errors import UsageError
+from bench.generation.evaluator import LENGTH_RATIO, LENGTH_SLACK
 from bench.registry import METHODS
 from bench.typed import option
 from methods.word_kd import PAPER, WordKDOptions, begin, train_student
 
-# Teacher outputs may run to 1.5x the longest reference plus 10 tokens (as the evaluator bounds
-# translations), and never past the budget's max_seq_len: targets are cut to it anyway.
-LENGTH_RATIO, LENGTH_SLACK = 1.5, 10
+# Teacher outputs are bounded as the evaluator bounds translations (LENGTH_RATIO x the longest
+# reference + LENGTH_SLACK), and never past the budget's max_seq_len: targets are cut to it anyway.
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ def _target_stats(features: list[dict], chosen, max_seq_len: int) -> dict:
             "mean_reference_tokens": sum(map(len, references)) / len(references)}
 
 
+def _distil_on(chosen: list, model, options, ctx, teacher, section: dict, cost: dict, **extra):
+    """Train on (source, the chosen teacher output) pairs: what Seq-KD and Seq-Inter share."""
+    max_len, eos = ctx.cell.budget.max_seq_len, ctx.tokenizer.eos_token_id
+    features = [with_target(f, c.tokens, eos, max_len) for f, c in zip(ctx.train_features, chosen, strict=True)]
+    section.update(decode=cost, targets=_target_stats(ctx.train_features, chosen, max_len), **extra)
+    return train_student(model, options, ctx, teacher, features, section, word_kd=options.word_kd)
+
+
 @METHODS.register("seq-kd", options=SeqKDOptions, family="distillation", stage="train", paper=PAPER,
                   label="Seq-KD", order=160)
 def seq_kd(model, options: SeqKDOptions, ctx):
@@ -106,11 +114,7 @@ def seq_kd(model, options: SeqKDOptions, ctx):
     if section is None:
         return ctx.train(model, options.for_training())
     teacher, candidates, cost = _targets(ctx, options, "seq-kd")
-    best = [c[0] for c in candidates]
-    max_len, eos = ctx.cell.budget.max_seq_len, ctx.tokenizer.eos_token_id
-    features = [with_target(f, c.tokens, eos, max_len) for f, c in zip(ctx.train_features, best, strict=True)]
-    section.update(decode=cost, targets=_target_stats(ctx.train_features, best, max_len))
-    return train_student(model, options, ctx, teacher, features, section, word_kd=options.word_kd)
+    return _distil_on([c[0] for c in candidates], model, options, ctx, teacher, section, cost)
 
 
 @METHODS.register("seq-inter", options=SeqInterOptions, family="distillation", stage="train", paper=PAPER,
@@ -132,10 +136,7 @@ def seq_inter(model, options: SeqInterOptions, ctx):
         picked_bleu.append(scores[index])
         top_bleu.append(scores[0])
         moved += index > 0
-    max_len, eos = ctx.cell.budget.max_seq_len, ctx.tokenizer.eos_token_id
-    features = [with_target(f, c.tokens, eos, max_len) for f, c in zip(ctx.train_features, chosen, strict=True)]
-    section.update(decode=cost, targets=_target_stats(ctx.train_features, chosen, max_len), selection={
+    return _distil_on(chosen, model, options, ctx, teacher, section, cost, selection={
         "n_best": n_best, "similarity": "sacrebleu.sentence_bleu against the reference (detokenised)",
         "picked_not_best_scored": moved, "mean_sentence_bleu_picked": sum(picked_bleu) / len(picked_bleu),
         "mean_sentence_bleu_best_scored": sum(top_bleu) / len(top_bleu)})
-    return train_student(model, options, ctx, teacher, features, section, word_kd=options.word_kd)

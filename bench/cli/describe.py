@@ -139,7 +139,9 @@ def model_text(entry) -> str:
 
 
 def table_text(entry) -> str:
-    folder = entry.meta.get("results", entry.name)
+    from bench.spec import results_folder
+
+    folder = results_folder(entry)
     return (f"table {entry.name}: {entry.meta.get('title')} - {entry.meta.get('paper')}\n"
             f"  renders results/{folder}/records: bench table {entry.name} [--records DIR] [--format md|csv|json]")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 def plan(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """(table name, results folder) pairs to render, and one line per thing skipped, with why."""
     from bench.registry import TABLES
+    from bench.spec import results_folder
 
-    homes = {name: TABLES.get(name).meta.get("results", name) for name in TABLES.names()}
+    homes = {name: results_folder(TABLES.get(name)) for name in TABLES.names()}
     jobs, skipped = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         committed = {p.stem for p in folder.glob("*.md")}

@@ -111,10 +111,11 @@ def _dry_run(cells, records_dir: Path, data_dir) -> int:
     from bench.executors.local import estimate_wall_s, plan
 
     jobs = plan(cells, records_dir, data_dir=data_dir and str(data_dir))
-    to_run = [job for job in jobs if not job.recorded]
+    recorded_paths = {job.path for job in jobs if job.recorded}  # each record read once
+    to_run = [job for job in jobs if job.path not in recorded_paths]
     estimates = dict(zip((job.path for job in to_run), estimate_wall_s([job.cell for job in to_run], records_dir), strict=True))
     for job in jobs:
-        if job.recorded:
+        if job.path in recorded_paths:
             print(f"{'recorded':<8}  {job.cell.slug()}  {job.cell.full_chain_label}")
             continue
         estimate = estimates[job.path]

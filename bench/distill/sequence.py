@@ -32,13 +32,12 @@ class Teacher:
     weights are loaded, or trained, on first use only."""
 
     def __init__(self, ctx, options):
-        from bench.distill.teachers import TeacherRef
+        from bench.distill.teachers import the_teacher
 
-        seed = ctx.cell.seed if options.teacher_seed is None else options.teacher_seed
-        self.ref = TeacherRef(options.teacher or ctx.cell.model, seed, options.teacher_epochs, options.teacher_lr)
+        (self.ref,) = the_teacher(ctx.cell, options)
         self.ctx = ctx
         self.key = self.ref.key(ctx.cell)
-        self.info = {"model": self.ref.model, "seed": seed, "key": self.key, "loaded": False}
+        self.info = {"model": self.ref.model, "seed": self.ref.seed, "key": self.key, "loaded": False}
         self.passes = 0  # teacher batches run in this cell (decoding and teacher forcing)
         self._model = None
 

@@ -12,7 +12,6 @@ released; the cell process reports its phase for the progress line (bench/progre
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import sys
 import time
@@ -141,7 +140,9 @@ def _await(job: Job) -> Outcome:
 
 def _absolute(path) -> str | None:
     """An absolute path (not resolving links): the cell process gets no relative path to misread."""
-    return os.path.abspath(os.path.expanduser(path)) if path else None
+    from bench.preflight import absolute
+
+    return str(absolute(path)) if path else None
 
 
 def plan(cells: list[Cell], records_dir, *, data_dir=None, timeout: float | None = None,

@@ -24,7 +24,9 @@ def run_process(cell, key: str, path: Path, data_dir, timeout, workdir,
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as handle:
         json.dump({"cell": cell.to_dict(), "key": key}, handle)
     phase_file = handle.name + ".progress"
-    command = [sys.executable, "-m", "bench.runner", handle.name, str(path), "--progress", phase_file]
+    command = [sys.executable, "-m", "bench.runner", handle.name, str(path)]
+    if on_phase:  # with --quiet nobody reads the phase: the cell writes none
+        command += ["--progress", phase_file]
     if data_dir:
         command += ["--data-dir", str(data_dir)]
     if workdir:

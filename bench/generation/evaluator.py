@@ -7,7 +7,7 @@ the record states the settings and the rule that bounds each batch's output leng
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.errors import UsageError
 from bench.generation.decoding import DecodeSettings
@@ -37,7 +37,7 @@ class GeneratorEvaluator:
         for indices in sorted_batches(lengths, cell.budget.eval_batch_size):
             batch = tokenizer.pad([features[i] for i in indices], return_tensors="pt")
             limit = min(self.settings.max_new_tokens, int(LENGTH_RATIO * max(lengths[i] for i in indices)) + LENGTH_SLACK)
-            settings = DecodeSettings(**{**_fields(self.settings), "max_new_tokens": limit})
+            settings = replace(self.settings, max_new_tokens=limit)
             best = decode(model, batch["input_ids"].to(cell.device), batch["attention_mask"].to(cell.device), settings)
             for i, hypotheses in zip(indices, best, strict=True):
                 outputs[i] = tokenizer.decode(list(hypotheses[0].tokens), skip_special_tokens=True)
@@ -54,7 +54,8 @@ class GeneratorEvaluator:
         from bench.generation.seq2seq import adapter_for
 
         module = _module(artifact)
-        vocabulary = [i for i in range(len(tokenizer)) if i not in set(tokenizer.all_special_ids)]
+        special = set(tokenizer.all_special_ids)
+        vocabulary = [i for i in range(len(tokenizer)) if i not in special]
 
         def inputs(batch_size: int):
             generator = torch.Generator().manual_seed(batch_size)
@@ -68,7 +69,7 @@ class GeneratorEvaluator:
             flops = generation_flops(adapter_for(flops_module), ids, mask).to_dict()
         if cell.measure.latency == "off":
             return {}, flops, {}
-        timed = DecodeSettings(**{**_fields(self.settings), "max_new_tokens": TIMED_NEW_TOKENS})
+        timed = replace(self.settings, max_new_tokens=TIMED_NEW_TOKENS)
         measured = measure_generation(adapter_for(module), inputs, timed, batch_sizes=cell.measure.batch_sizes,
                                       preset=cell.measure.latency, device=cell.device)
         section = dict(measured.to_dict(), source_tokens=TIMED_SOURCE_TOKENS, preset=cell.measure.latency)
@@ -79,12 +80,6 @@ class GeneratorEvaluator:
                     f"min({self.settings.max_new_tokens}, {LENGTH_RATIO} x longest source in the batch + "
                     f"{LENGTH_SLACK})")),
                 "metric_signatures": task.metric_signatures()}
-
-
-def _fields(settings: DecodeSettings) -> dict:
-    from dataclasses import asdict
-
-    return asdict(settings)
 
 
 def _module(artifact):

@@ -50,20 +50,6 @@ class DecodeRuns(Result):
 
 
 @dataclass(frozen=True)
-class SplitThroughput(Result):
-    """One pass over a task split, batch by batch: what translating the test set costs."""
-
-    sentences: int
-    generated_tokens: int
-    seconds: float
-    sentences_per_s: float
-    generated_tokens_per_s: float
-    batch_size: int
-    settings: dict
-    timer: str = "perf_counter"
-
-
-@dataclass(frozen=True)
 class GenerationMeasurements(Result):
     ttft: LatencyResult  # batch 1, beam as set, ms
     runs: dict = field(default_factory=dict)  # str(batch size) -> DecodeRuns.to_dict() (JSON keys are strings)
@@ -156,23 +142,6 @@ def decode_runs(model, input_ids, attention_mask, settings: DecodeSettings, *, f
         decode_tokens_per_s_median=statistics.median(tokens_per_s),
         sentences_per_s_median=statistics.median(sentences_per_s), timer=clock.name, warmup=config["warmup"],
     )
-
-
-def split_throughput(model, batches, settings: DecodeSettings, *, device: str = "cpu") -> SplitThroughput:
-    """Sentences/s over a task split: `batches` yields (input_ids, attention_mask); one pass, timed whole."""
-    clock = _Clock(device)
-    sentences = tokens = 0
-    size = 0
-    start = clock.mark()
-    for input_ids, attention_mask in batches:
-        hypotheses = decode(model, input_ids, attention_mask, settings)
-        sentences += len(hypotheses)
-        tokens += sum(row[0].length for row in hypotheses)
-        size = max(size, len(hypotheses))
-    seconds = clock.ms(start, clock.mark()) / 1e3
-    return SplitThroughput(sentences=sentences, generated_tokens=tokens, seconds=seconds,
-                           sentences_per_s=sentences / seconds, generated_tokens_per_s=tokens / seconds,
-                           batch_size=size, settings=settings.to_dict(), timer=clock.name)
 
 
 def measure_generation(model, inputs: Callable[[int], tuple], settings: DecodeSettings, *,

@@ -126,11 +126,15 @@ def _vocabulary(source: ModelSource, tokenizer) -> dict:
     """Vocabulary size and special ids of a model trained from scratch on a subword vocabulary."""
     if not source.subword_vocab:
         return {}
+    from bench.generation.subword import BOS, EOS, PAD, SPECIAL_TOKENS
+
     size = len(tokenizer) if tokenizer is not None else source.subword_vocab
-    ids = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}  # bench/generation/subword.py's order
     if tokenizer is not None:
         ids = {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
                "eos_token_id": tokenizer.eos_token_id}
+    else:  # an --arch-only cell has no text to learn a vocabulary from: the ids it would get
+        ids = {f"{name}_token_id": SPECIAL_TOKENS.index(token) for name, token in
+               (("pad", PAD), ("bos", BOS), ("eos", EOS))}
     if source.config_type == "lstm-seq2seq":
         return dict(vocab_size=size, **ids)
     # Marian starts decoding from the pad token and ends on EOS, as its released models do.

@@ -24,6 +24,7 @@ from pathlib import Path
 WEIGHTS = "model.safetensors"
 STATS = "training.json"
 MANIFEST = "manifest.json"
+STAGING_PREFIX = ".tmp-"  # an entry being built; `bench cache` lists these as "building"
 
 
 _held: dict[str, int] = {}  # cache folder -> the descriptor through which this process holds it
@@ -82,7 +83,7 @@ def store_entry(directory: Path, write: Callable[[Path], None]) -> None:
     from bench.storage.fingerprint import sha256_file
 
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory.parent))
     try:
         write(staging)
         files = sorted(p for p in staging.iterdir() if p.is_file())
@@ -111,9 +112,13 @@ def open_entry(directory: Path) -> Path | None:
     problem = _problem(directory)
     if problem is None:
         return directory
+    return _discard(directory, problem)
+
+
+def _discard(directory: Path, problem: str) -> None:
+    """Delete a bad entry, saying why: its caller rebuilds it (and gets None here)."""
     print(f"bench: warning: cache entry {directory} {problem}; deleted, rebuilding it", file=sys.stderr)
     shutil.rmtree(directory, ignore_errors=True)
-    return None
 
 
 def _problem(directory: Path) -> str | None:
@@ -192,9 +197,7 @@ def load_trained(model, key: str) -> dict | None:
     elif not set(buffers) <= set(persistent_buffers(model)):
         problem = "is a delta with buffers the model does not have"
     if problem is not None:
-        print(f"bench: warning: cache entry {directory} {problem}; deleted, rebuilding it", file=sys.stderr)
-        shutil.rmtree(directory, ignore_errors=True)
-        return None
+        return _discard(directory, problem)
     unexpected = model.load_state_dict(tensors, strict=False).unexpected_keys
     if unexpected:  # checked above; a model whose state dict names differ from its parameters' names
         raise RuntimeError(f"cache entry {directory}: tensors the model does not have: {unexpected[:5]}")
@@ -222,10 +225,11 @@ def store_trained(model, key: str, stats: dict, base: dict | None = None, buffer
     tensors = {}
     if delta:
         tensors = {name: parameters[name] for name in trainable}
-        buffers = [name for name, value in persistent_buffers(model).items()
+        current = persistent_buffers(model)
+        buffers = [name for name, value in current.items()
                    if buffers_before is None or name not in buffers_before
                    or not torch.equal(value.detach().cpu(), buffers_before[name].detach().cpu())]
-        tensors.update({name: persistent_buffers(model)[name] for name in buffers})
+        tensors.update({name: current[name] for name in buffers})
         stored = {"weights": "delta", "of": base or {"key": key}, "buffers": buffers,
                   "trainable_parameters": sum(parameters[name].numel() for name in trainable),
                   "frozen": "reproduced by loading the base model and replaying the prefix this key names"}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UsageError
+from bench.storage.cache import STAGING_PREFIX
 
 DAY_S = 86400.0
 
@@ -44,7 +45,7 @@ def entries(root: Path) -> list[CacheEntry]:
         files = [p for p in path.rglob("*") if p.is_file()]
         stats = [f.stat() for f in files]
         modified = max([path.stat().st_mtime, *(s.st_mtime for s in stats)])
-        kind = "building" if path.name.startswith(".tmp-") else path.name.split("-", 1)[0]
+        kind = "building" if path.name.startswith(STAGING_PREFIX) else path.name.split("-", 1)[0]
         found.append(CacheEntry(path, kind, sum(s.st_size for s in stats), modified))
     return sorted(found, key=lambda e: e.modified)
 

@@ -50,12 +50,16 @@ def trained_runs(records) -> tuple[dict, dict]:
         groups[(record.model, record.task, record.method_label)][record.learning_rate].append(record)
     best, swept = {}, {}
     for key, by_lr in groups.items():
-        means = {lr: statistics.fmean(r.primary_value for r in runs) for lr, runs in by_lr.items()}
-        sign = 1 if next(iter(by_lr.values()))[0].higher_is_better else -1
-        chosen = max(means, key=lambda lr: sign * means[lr])
+        chosen, swept[key] = best_rate(by_lr)
         best[key] = by_lr[chosen]
-        swept[key] = means
     return best, swept
+
+
+def best_rate(by_lr: dict) -> tuple:
+    """(the learning rate whose runs have the best mean primary metric, {lr: that mean})."""
+    means = {lr: statistics.fmean(r.primary_value for r in runs) for lr, runs in by_lr.items()}
+    sign = 1 if next(iter(by_lr.values()))[0].higher_is_better else -1
+    return max(means, key=lambda lr: sign * means[lr]), means
 
 
 def parameter_records(records) -> dict:

@@ -13,8 +13,9 @@ import statistics
 
 from bench.registry import TABLES
 from bench.report import Table, count, describe_budget, describe_hardware, fmt, mean_std, printed, successful
+from bench.tables._runs import best_rate
+from methods.word_kd import PAPER  # one citation for the methods and their table
 
-PAPER = "Kim and Rush 2016, Sequence-Level Knowledge Distillation"
 KD_STAGES = {"word-kd": "Word-KD", "seq-kd": "Seq-KD", "seq-inter": "Seq-Inter"}  # record section: "_" for "-"
 # Role, row, what its chain is made of, published BLEU (K=1, WMT14 En-De newstest2014) and Δ as the
 # tutorial prints them, #params (M). Its +3.6 for the student's Baseline + Seq-Inter is not
@@ -93,8 +94,7 @@ def _groups(records) -> dict:
         group = groups.setdefault(key, {"role": role, "published": published, "beam": beam, "by_lr": {}})
         group["by_lr"].setdefault(record.learning_rate, []).append(record)
     for group in groups.values():
-        means = {lr: _mean(r.metrics.get("bleu") for r in runs) for lr, runs in group["by_lr"].items()}
-        best = max(means, key=lambda lr: -1.0 if means[lr] is None else means[lr])
+        best, means = best_rate(group["by_lr"])
         group.update(records=group["by_lr"][best], swept=means if len(means) > 1 else {})
     return groups
 
