@@ -64,3 +64,33 @@ def collate(tokenizer, features: Sequence[dict], device: str = "cpu") -> dict:
         dtype = torch.float32 if isinstance(labels[0], float) else torch.long
         batch["labels"] = torch.tensor(labels, dtype=dtype)
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def is_decoder_only(model) -> bool:
+    """A generator that is a causal LM (Llama, GPT): it reads prompt and target as one sequence.
+    (Asked of generators only; the LSTM encoder-decoder implements decoding itself.)"""
+    config = getattr(model, "config", None)
+    return config is not None and not getattr(config, "is_encoder_decoder", False) and not hasattr(model, "prefill")
+
+
+def encode_causal(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_len: int) -> list[dict]:
+    """Prompt followed by target and EOS as one sequence; the loss covers the target and EOS only
+    (the prompt's labels are IGNORE_INDEX), as supervised fine-tuning of decoders does.
+
+    Tokenised apart and joined, so the prompt's tokens are those it has when asked at inference.
+    Sequences beyond max_len lose the end of their target (the count goes in the record via
+    `truncated_targets`).
+    """
+    prompt_ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    target_ids = tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+    features = []
+    for prompt, target in zip(prompt_ids, target_ids, strict=True):
+        ids = (prompt + target + [tokenizer.eos_token_id])[:max_len]
+        labels = ([IGNORE_INDEX] * len(prompt) + target + [tokenizer.eos_token_id])[:max_len]
+        features.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return features
+
+
+def truncated_targets(features: Sequence[dict], tokenizer) -> int:
+    """How many causal features lost the end of their target to max_len (no EOS left)."""
+    return sum(f["labels"][-1] != tokenizer.eos_token_id for f in features)

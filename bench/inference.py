@@ -21,6 +21,7 @@ class Evaluation:
     metrics: dict
     evaluated: dict  # split -> examples scored and whether the evaluation was limited
     retention: dict | None
+    outputs: dict | None = None  # split -> what a generator wrote (classifiers: None)
 
 
 @dataclass
@@ -39,8 +40,12 @@ class ClassifierEvaluator:
     """How classification and regression tasks are predicted and timed: one forward pass per
     batch gives class ids (argmax) or scores; latency is one forward at fixed shapes."""
 
-    def predict(self, task, artifact, tokenizer, examples, cell) -> list:
+    def predict(self, task, artifact, tokenizer, examples, cell, prompt=None, data_dir=None) -> list:
         from bench.data import encode
+        from bench.errors import UsageError
+
+        if prompt is not None:
+            raise UsageError(f"{task.name} is {task.kind}: prompt formats serve generation tasks (gsm8k)")
         from bench.runtime.predict import predict
 
         features = encode(tokenizer, examples, cell.budget.max_seq_len, with_labels=False)
@@ -72,9 +77,9 @@ def load_examples(task, split: str, data_dir, limit, shuffle: bool):
     return examples[:limit] if limit is not None else examples
 
 
-def evaluate(cell, task, tokenizer, data_dir, artifact, reference=None) -> Evaluation:
+def evaluate(cell, task, tokenizer, data_dir, artifact, reference=None, prompt=None) -> Evaluation:
     """The task's metrics on its dev splits and, after post-training stages, the accuracy kept
-    against the fp32 `reference` module."""
+    against the fp32 `reference` module; `prompt` is the format a prompting stage chose."""
     from bench.measure.memory import reset_cuda_peaks
     from bench.measure.rss_window import reset_rss_peak
     from bench.runtime.artifact import TorchArtifact
@@ -84,28 +89,32 @@ def evaluate(cell, task, tokenizer, data_dir, artifact, reference=None) -> Evalu
     reset_cuda_peaks(cell.device)
     if cell.arch_only:
         return Evaluation({}, {}, None)
-    metrics, evaluated = score_splits(artifact, cell, task, tokenizer, data_dir)
+    metrics, evaluated, outputs = score_splits(artifact, cell, task, tokenizer, data_dir, prompt)
     kept = None
     if reference is not None:
-        reference_metrics, _ = score_splits(TorchArtifact(reference), cell, task, tokenizer, data_dir)
+        reference_metrics, _, _ = score_splits(TorchArtifact(reference), cell, task, tokenizer, data_dir, prompt)
         kept = retention(metrics, reference_metrics, task.metric)
-    return Evaluation(metrics, evaluated, kept)
+    return Evaluation(metrics, evaluated, kept, outputs)
 
 
-def score_splits(artifact, cell, task, tokenizer, data_dir) -> tuple[dict, dict]:
-    """Predict every dev split of the task and score it with the task's own metrics.
+def score_splits(artifact, cell, task, tokenizer, data_dir, prompt=None) -> tuple[dict, dict, dict | None]:
+    """Predict every dev split of the task and score it with the task's own metrics; keep what
+    generators wrote (per split) so their scores can be re-checked.
 
     Metric keys of a suffixed split are f"{name}_{suffix}" (MNLI: accuracy_m, accuracy_mm).
     """
-    metrics, evaluated = {}, {}
+    metrics, evaluated, outputs = {}, {}, {}
     limit = cell.budget.eval_limit
+    evaluator = task.evaluator
     for suffix, split in task.eval_splits.items():
         examples = load_examples(task, split, data_dir, limit, shuffle=False)
-        predictions = task.evaluator.predict(task, artifact, tokenizer, examples, cell)
+        predictions = evaluator.predict(task, artifact, tokenizer, examples, cell, prompt=prompt, data_dir=data_dir)
         scores = task.score(predictions, [e.label for e in examples])
         metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
         evaluated[split] = {"examples": len(examples), "limited": limit is not None}
-    return metrics, evaluated
+        if hasattr(evaluator, "transcript"):
+            outputs[split] = evaluator.transcript(predictions)
+    return metrics, evaluated, outputs or None
 
 
 def retention(metrics: dict, reference: dict, primary: str) -> dict | None:

@@ -74,6 +74,8 @@ class StageContext:
     tokenizer: Any
     device: str
     train_features: list | None = None
+    train_examples: list | None = None  # what train_features encode (methods that re-target them)
+    prompt: Any = None  # bench.generation.reasoning.PromptSettings a prompting stage chose; None: zero-shot
     workdir: str | None = None
     data_dir: str | None = None  # resolved by the runner (flag, BENCH_DATA_DIR, else the hub)
     records: dict = field(default_factory=dict)  # stages add sections to the record here

@@ -66,7 +66,8 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     clock["stages"] = time.perf_counter()
     ctx = prepared.ctx
     report("evaluate")
-    evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference)
+    evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference,
+                          prompt=ctx.prompt)
     clock["evaluated"] = time.perf_counter()
     report("measure")
     measured = measure(cell, prepared.task, ctx.tokenizer, chained.artifact, chained.flops_module,
@@ -92,16 +93,30 @@ def prepare(cell: Cell, data_dir: str | None, workdir: str | None) -> Prepared:
     source = resolve(cell.model)
     ctx = StageContext(cell=cell, task=task, tokenizer=None, device=cell.device, workdir=workdir, data_dir=data_dir)
     if not cell.arch_only:
-        from bench.data import encode
-
-        train = load_examples(task, task.train_split, data_dir, cell.budget.train_limit, shuffle=True)
+        ctx.train_examples = load_examples(task, task.train_split, data_dir, cell.budget.train_limit, shuffle=True)
         # A model trained from scratch learns its vocabulary from this text (sources and targets).
-        ctx.tokenizer = load_tokenizer(source, training_text=training_text(train))
-        ctx.train_features = encode(ctx.tokenizer, train, cell.budget.max_seq_len)
+        ctx.tokenizer = load_tokenizer(source, training_text=training_text(ctx.train_examples))
     model = load_model(source, task, tokenizer=ctx.tokenizer)
+    if not cell.arch_only:
+        ctx.train_features = training_features(task, model, ctx.tokenizer, ctx.train_examples, cell.budget.max_seq_len)
     base_total = TorchArtifact(model).parameters().total
     model.to(cell.device)
     return Prepared(task, source, model, base_total, ctx, deterministic)
+
+
+def training_features(task, model, tokenizer, examples, max_len: int) -> list[dict]:
+    """The training split as token ids: a decoder-only model learns the task's prompt followed by
+    its target (bench/data.py `encode_causal`); other models take sources and labels apart."""
+    from bench.data import encode, encode_causal, is_decoder_only
+
+    if task.kind == "generation" and is_decoder_only(model):
+        if not hasattr(task, "prompt"):
+            from bench.errors import UsageError
+
+            raise UsageError(f"{task.name} has no prompt format for decoder-only models; use an encoder-decoder")
+        return encode_causal(tokenizer, [task.prompt(e) for e in examples], [task.target(e) for e in examples],
+                             max_len)
+    return encode(tokenizer, examples, max_len)
 
 
 def training_text(examples) -> list[str]:
@@ -182,7 +197,8 @@ def assemble_record(prepared: Prepared, chained: Chained, evaluation: Evaluation
         },
         "size": measured.size,
         **measured.sections,
-        "evaluation": task.evaluator.describe(task),
+        "evaluation": _evaluation_section(task, prepared.ctx),
+        "outputs": evaluation.outputs,
         "training": training,
         "stages": prepared.ctx.records,
         "determinism": {"accuracy": prepared.deterministic, "latency": False},
@@ -194,6 +210,14 @@ def assemble_record(prepared: Prepared, chained: Chained, evaluation: Evaluation
             "total_s": clock["measured"] - clock["start"],
         },
     }
+
+
+def _evaluation_section(task, ctx) -> dict | None:
+    """How the task was evaluated: the evaluator's settings and the prompt format a stage chose."""
+    section = task.evaluator.describe(task)
+    if ctx.prompt is not None:
+        section = dict(section or {}, prompt=ctx.prompt.to_dict())
+    return section
 
 
 def failure_status(error: BaseException) -> str:

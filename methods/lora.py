@@ -51,18 +51,35 @@ def target_modules(model, targets: str) -> str:
     return r".*(" + "|".join(TARGETS[family][n] for n in names) + r")$"
 
 
-@METHODS.register("lora", options=LoraOptions, family="peft", stage="train", paper="Hu et al. 2021, LoRA", label="LoRA", order=30)
-def lora(model, options: LoraOptions, ctx):
-    from peft import LoraConfig, TaskType, get_peft_model
+def peft_task_type(model, task):
+    """peft's task type for the model's head: a classifier keeps its head trainable
+    (modules_to_save); generators keep their LM head frozen, as the LoRA paper does."""
+    from peft import TaskType
+
+    from bench.data import is_decoder_only
+
+    if task.kind != "generation":
+        return TaskType.SEQ_CLS
+    return TaskType.CAUSAL_LM if is_decoder_only(model) else TaskType.SEQ_2_SEQ_LM
+
+
+def with_lora(model, options: LoraOptions, task):
+    """The model wrapped with LoRA updates on the chosen weights (peft)."""
+    from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,  # keeps the task head trainable (modules_to_save)
+        task_type=peft_task_type(model, task),
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
         target_modules=target_modules(model, options.targets),
     )
-    return ctx.train(get_peft_model(model, config), options)
+    return get_peft_model(model, config)
+
+
+@METHODS.register("lora", options=LoraOptions, family="peft", stage="train", paper="Hu et al. 2021, LoRA", label="LoRA", order=30)
+def lora(model, options: LoraOptions, ctx):
+    return ctx.train(with_lora(model, options, ctx.task), options)
 
 
 @dataclass(frozen=True)

