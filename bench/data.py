@@ -91,6 +91,16 @@ def encode_causal(tokenizer, prompts: Sequence[str], targets: Sequence[str], max
     return features
 
 
+def encode_prompted(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_len: int,
+                    decoder_only: bool) -> list[dict]:
+    """(prompt, target) pairs as training features: one sequence for a causal LM, the prompt as
+    source and the target as labels for an encoder-decoder (T5), each truncated to max_len."""
+    if decoder_only:
+        return encode_causal(tokenizer, prompts, targets, max_len)
+    encoded = tokenizer(list(prompts), text_target=list(targets), truncation=True, max_length=max_len)
+    return [{name: values[i] for name, values in encoded.items()} for i in range(len(prompts))]
+
+
 def truncated_targets(features: Sequence[dict], tokenizer) -> int:
-    """How many causal features lost the end of their target to max_len (no EOS left)."""
+    """How many features lost the end of their target to max_len (no EOS left)."""
     return sum(f["labels"][-1] != tokenizer.eos_token_id for f in features)

@@ -105,17 +105,19 @@ def prepare(cell: Cell, data_dir: str | None, workdir: str | None) -> Prepared:
 
 
 def training_features(task, model, tokenizer, examples, max_len: int) -> list[dict]:
-    """The training split as token ids: a decoder-only model learns the task's prompt followed by
-    its target (bench/data.py `encode_causal`); other models take sources and labels apart."""
-    from bench.data import encode, encode_causal, is_decoder_only
+    """The training split as token ids. Tasks with a prompt format (gsm8k) train on the prompt and
+    its target: one sequence for a decoder-only model, source and labels for an encoder-decoder
+    (bench/data.py `encode_prompted`); other tasks take their sources and labels as they are."""
+    from bench.data import encode, encode_prompted, is_decoder_only
 
-    if task.kind == "generation" and is_decoder_only(model):
-        if not hasattr(task, "prompt"):
-            from bench.errors import UsageError
+    decoder_only = task.kind == "generation" and is_decoder_only(model)
+    if hasattr(task, "prompt"):
+        return encode_prompted(tokenizer, [task.prompt(e) for e in examples], [task.target(e) for e in examples],
+                               max_len, decoder_only)
+    if decoder_only:
+        from bench.errors import UsageError
 
-            raise UsageError(f"{task.name} has no prompt format for decoder-only models; use an encoder-decoder")
-        return encode_causal(tokenizer, [task.prompt(e) for e in examples], [task.target(e) for e in examples],
-                             max_len)
+        raise UsageError(f"{task.name} has no prompt format for decoder-only models; use an encoder-decoder")
     return encode(tokenizer, examples, max_len)
 
 

@@ -8,7 +8,8 @@
 540B; `teacher=MODEL` lets MODEL answer every training question after k solved examples and
 keeps only the rationales whose answer is right (the paper's filter; bench/distill/rationales.py
 caches them with their cost). Both fine-tunings train every weight (`peft=full`) or LoRA
-updates on the decoder's attention projections (`peft=lora`).
+updates on the attention projections (`peft=lora`), of decoder-only models (prompt and target
+as one sequence) or of encoder-decoders such as the paper's T5 (prompt in, target out).
 """
 
 from __future__ import annotations
@@ -59,16 +60,15 @@ def _reasoning_task(ctx, method: str):
 
 def _fine_tune(model, options: ReasoningTrainOptions, ctx, targets: list[str | None], section: dict):
     """Train on (prompt, target) pairs of the training examples whose target is not None."""
-    from bench.data import encode_causal, is_decoder_only, truncated_targets
+    from bench.data import encode_prompted, is_decoder_only, truncated_targets
 
     if not ctx.cell.arch_only:
-        if not is_decoder_only(model):
-            raise UsageError(f"{ctx.cell.chain_label} fine-tunes decoder-only models (causal LMs) on prompt + target")
         pairs = [(ctx.task.prompt(e), t) for e, t in zip(ctx.train_examples, targets, strict=True) if t is not None]
         if not pairs:
             raise UsageError("no training example is left: the teacher answered none of them correctly")
         prompts, texts = zip(*pairs, strict=True)
-        ctx.train_features = encode_causal(ctx.tokenizer, prompts, texts, ctx.cell.budget.max_seq_len)
+        ctx.train_features = encode_prompted(ctx.tokenizer, prompts, texts, ctx.cell.budget.max_seq_len,
+                                             is_decoder_only(model))
         section.update(examples=len(pairs), truncated_targets=truncated_targets(ctx.train_features, ctx.tokenizer),
                        mean_target_tokens=sum(sum(t != -100 for t in f["labels"]) for f in ctx.train_features)
                        / len(ctx.train_features))

@@ -142,8 +142,8 @@ def to_onnx_artifact(model, ctx, options: OnnxOptions = OnnxOptions()):
     if isinstance(model, OrtArtifact):
         return model
     if ctx.task.kind == "generation":
-        raise UsageError("onnx exports classifiers (one forward pass); an encoder-decoder's decoding loop "
-                         "(encoder, decoder with past key values) is not exported here")
+        raise UsageError("onnx exports classifiers (one forward pass); a generator's decoding loop (prompt or "
+                         "encoder, then steps with past key values) is not exported here")
     reject_torch_quantised(model)
     batches = sample_batches(ctx, model.config.vocab_size)
     path = export_onnx(model, stage_dir(ctx, "onnx-") / "model.onnx", batches[0], options.opset, options.dynamo)

@@ -101,7 +101,8 @@ class Gsm8kTask:
         excluded = set(exclude)
         pool = [e for e in self.load(self.train_split, data_dir) if e.text_a not in excluded]
         if shots > len(pool):
-            raise UsageError(f"{self.name}: {shots} shots asked, but the training split has {len(pool)} examples")
+            raise UsageError(f"{self.name}: {shots} shots asked, but the training split has {len(pool)} examples "
+                             "besides the questions asked")
         return random.Random(seed).sample(pool, shots)
 
     # -- scoring ----------------------------------------------------------------------------------

@@ -146,6 +146,20 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory) -> Path:
+    from tests.reasoning_files import write_tiny_causal_lm
+
+    return write_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_gsm8k_dir(tmp_path_factory) -> Path:
+    from tests.reasoning_files import write_tiny_gsm8k
+
+    return write_tiny_gsm8k(tmp_path_factory.mktemp("tiny-gsm8k"))
+
+
+@pytest.fixture(scope="session")
 def tiny_glue_dir(tmp_path_factory) -> Path:
     return write_tiny_glue(tmp_path_factory.mktemp("tiny-glue"))
 

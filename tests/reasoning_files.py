@@ -53,3 +53,21 @@ def write_tiny_causal_lm(directory: Path) -> Path:
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(str(directory))
     return directory
+
+
+def write_tiny_seq2seq_lm(directory: Path, tokenizer_from: Path) -> Path:
+    """A 2-layer BART (d_model 32) with the tiny causal LM's tokenizer: the T5-like student shape."""
+    import torch
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_from))
+    tokenizer.save_pretrained(str(directory))
+    config = transformers.BartConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    transformers.BartForConditionalGeneration(config).save_pretrained(str(directory))
+    return directory

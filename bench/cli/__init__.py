@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--eval-limit", type=int)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-seq-len", type=int, help="tokens per training example, prompt and target (default 128)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--latency", choices=("off", "quick", "default", "publish"))
     p.add_argument("--threads", type=int, help="torch intra-op threads")

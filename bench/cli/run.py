@@ -70,7 +70,7 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
     }
     spec.update({k: v for k, v in overrides.items() if v is not None})
     budget = {"train_limit": args.train_limit, "epochs": args.epochs, "max_steps": args.max_steps,
-              "eval_limit": args.eval_limit, "batch_size": args.batch_size}
+              "eval_limit": args.eval_limit, "batch_size": args.batch_size, "max_seq_len": args.max_seq_len}
     spec["budget"] = dict(spec.get("budget") or {}, **{k: v for k, v in budget.items() if v is not None})
     batch_sizes = _batch_sizes(args.batch_sizes) if args.batch_sizes else None
     measure = {"latency": args.latency, "threads": args.threads, "batch_sizes": batch_sizes}

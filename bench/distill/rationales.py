@@ -56,7 +56,8 @@ def teacher_rationales(settings: TeacherSettings, task, examples, ctx) -> tuple[
             "filter": "strict final answer (#### N) equals the reference", "from_cache": entry is not None,
             "cache_entry": directory.name, "generate_s_when_computed": stored["seconds"],
             "generate_s": 0.0 if entry is not None else stored["seconds"],
-            "generated_tokens": stored["generated_tokens"], "device_when_computed": stored["device"]}
+            "generated_tokens": stored["generated_tokens"], "device_when_computed": stored["device"],
+            "exemplar_questions_not_asked": stored["exemplar_questions_not_asked"]}
     return kept, cost
 
 
@@ -66,14 +67,19 @@ def _generate(settings: TeacherSettings, task, examples, ctx) -> dict:
     from bench.generation.answers import is_correct, reference_answer, strict_answer
     from bench.generation.calculator import calculator_hook, combine_hooks
     from bench.generation.decoding import stop_at
-    from bench.generation.reasoning import REASONER, STOP_STRINGS, PromptSettings, generate, prompts
+    from bench.generation.reasoning import REASONER, STOP_STRINGS, PromptSettings, exemplars, generate, prompts
     from bench.generation.seq2seq import adapter_for
     from bench.modeling.load import load_model, load_tokenizer, resolve
 
     source = resolve(settings.model)
     tokenizer = load_tokenizer(source)
     model = load_model(source, task).to(ctx.device)
-    texts = prompts(task, examples, PromptSettings(settings.shots, settings.seed), ctx.data_dir)
+    prompt = PromptSettings(settings.shots, settings.seed)
+    # One set of exemplars for every question, drawn from the whole training split; the
+    # exemplars' own questions are not asked (their answer is in the prompt).
+    shots = {e.text_a for e in exemplars(task, examples, prompt, ctx.data_dir, exclude_asked=False)}
+    asked = [i for i, e in enumerate(examples) if e.text_a not in shots]
+    texts = prompts(task, [examples[i] for i in asked], prompt, ctx.data_dir, exclude_asked=False)
     decoding = replace(REASONER.settings, max_new_tokens=settings.max_new_tokens)
 
     def hooks():
@@ -81,9 +87,13 @@ def _generate(settings: TeacherSettings, task, examples, ctx) -> dict:
         return combine_hooks(stop, calculator_hook(tokenizer)) if settings.calculator else stop
 
     started = time.perf_counter()
-    outputs = generate(adapter_for(model), tokenizer, texts, decoding, BATCH_SIZE, ctx.device, hook_for=hooks)
+    answered = generate(adapter_for(model), tokenizer, texts, decoding, BATCH_SIZE, ctx.device, hook_for=hooks)
     seconds = time.perf_counter() - started
-    correct = [is_correct(strict_answer(o), reference_answer(e.label)) for o, e in zip(outputs, examples, strict=True)]
-    tokens = sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs)
+    outputs: list = [None] * len(examples)
+    for i, text in zip(asked, answered, strict=True):
+        outputs[i] = text
+    correct = [o is not None and is_correct(strict_answer(o), reference_answer(e.label))
+               for o, e in zip(outputs, examples, strict=True)]
+    tokens = sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in answered)
     return {"outputs": outputs, "correct": correct, "seconds": seconds, "generated_tokens": tokens,
-            "device": str(ctx.device)}
+            "device": str(ctx.device), "exemplar_questions_not_asked": len(examples) - len(asked)}

@@ -1,4 +1,5 @@
-"""How the runner evaluates a reasoning task (GSM8K) with a decoder-only model: ask each
+"""How the runner evaluates a reasoning task (GSM8K) with a generator (a causal LM, or an
+encoder-decoder such as T5 that reads the prompt as its source): ask each
 question in the task's prompt format (zero-shot, or after k solved examples), decode greedily
 until EOS or a stop string, then decode again with the calculator, and score both texts.
 
@@ -36,11 +37,19 @@ class PromptSettings:
 ZERO_SHOT = PromptSettings()
 
 
-def prompts(task, examples, settings: PromptSettings, data_dir) -> list[str]:
-    """Each example's prompt text, after the same `settings.shots` exemplars."""
-    shots = task.exemplars(settings.shots, settings.seed, data_dir,
-                           exclude=[e.text_a for e in examples]) if settings.shots else []
+def prompts(task, examples, settings: PromptSettings, data_dir, exclude_asked: bool = True) -> list[str]:
+    """Each example's prompt text, after the same `settings.shots` exemplars; evaluation draws them
+    among training questions it does not ask (`exclude_asked`), a teacher labelling the training
+    split from all of them (it skips the exemplars' own questions: see rationales.py)."""
+    shots = exemplars(task, examples, settings, data_dir, exclude_asked)
     return [task.prompt(example, shots) for example in examples]
+
+
+def exemplars(task, examples, settings: PromptSettings, data_dir, exclude_asked: bool = True) -> list:
+    if not settings.shots:
+        return []
+    exclude = [e.text_a for e in examples] if exclude_asked else []
+    return task.exemplars(settings.shots, settings.seed, data_dir, exclude=exclude)
 
 
 def generate(model, tokenizer, texts: list[str], settings: DecodeSettings, batch_size: int, device: str,
@@ -51,7 +60,8 @@ def generate(model, tokenizer, texts: list[str], settings: DecodeSettings, batch
 
     hook_for = hook_for or (lambda: stop_at(tokenizer, STOP_STRINGS))
     side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # decoder-only prompts end where generation starts
+    # Decoder-only prompts end where generation starts; an encoder's source is padded as in training.
+    tokenizer.padding_side = "left" if getattr(model, "encoder", None) is None else "right"
     try:
         encoded = [tokenizer(text)["input_ids"] for text in texts]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
@@ -97,11 +107,6 @@ class ReasoningEvaluator(GeneratorEvaluator):
         from tasks.gsm8k import Generated
 
         model = adapter_for(_module(artifact))
-        if getattr(model, "encoder", None) is not None:
-            from bench.errors import UsageError
-
-            raise UsageError(f"{task.name} is evaluated with decoder-only models (causal LMs); this model is an "
-                             "encoder-decoder")
         texts = prompts(task, examples, prompt or ZERO_SHOT, data_dir)
         run = dict(settings=self.settings, batch_size=cell.budget.eval_batch_size, device=cell.device)
         plain = generate(model, tokenizer, texts, **run)

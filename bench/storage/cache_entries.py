@@ -2,7 +2,7 @@
 
 The cache (BENCH_CACHE, default ~/.cache/bench) holds only what cells can rebuild: trained
 prefixes (`train-*`), teacher outputs (`targets-*`), sequence-KD beams and top-k logits
-(`beams-*`, `topk-*`), masked-LM language adapters (`mlm-*`) and subword tokenizers
+(`beams-*`, `topk-*`), CoT teachers' rationales (`rationales-*`), masked-LM language adapters (`mlm-*`) and subword tokenizers
 (`tokenizer-*`). Deleting an entry costs the next cell that needs it the time to rebuild
 it, never a result. Every process that reads or writes an entry holds the cache folder
 (a shared flock on the folder, bench/storage/cache.py), so `clean` deletes nothing while a run uses it.
