@@ -45,6 +45,16 @@ class CotDistillOptions(ReasoningTrainOptions):
     max_new_tokens: int = option(256, "tokens the teacher may write per question (teacher=MODEL)", at_least=1)
     calculator: bool = option(True, "the teacher decodes with the calculator (teacher=MODEL)")
 
+    def __post_init__(self):
+        if self.teacher != "references":  # a model the plan can name now: typos fail before any cell runs
+            from bench.modeling.load import resolve
+
+            try:
+                resolve(self.teacher)
+            except UsageError as error:
+                raise UsageError(f"cot-distill: teacher={self.teacher!r} is neither 'references' nor a model: "
+                                 f"{error}") from None
+
 
 @dataclass(frozen=True)
 class FewShotOptions:

@@ -195,3 +195,11 @@ def test_an_encoder_decoder_student_reads_the_prompt_and_writes_the_target(fast_
     assert record.succeeded and record.last_training["steps"] == 2
     assert record.stage("cot_distill")["examples"] == 2 * len(PROBLEMS)
     assert len(record.data["outputs"]["test"]["text"]) == 4 and "exact_match_calc" in record.metrics
+
+
+def test_a_misspelt_teacher_is_refused_when_the_matrix_is_planned():
+    spec = {"tasks": ["gsm8k"], "models": ["smollm2-135m"]}
+    with pytest.raises(UsageError, match="Did you mean 'smollm2-135m'"):
+        expand(dict(spec, methods=["cot-distill(teacher=smolm2-135m)"]))
+    with pytest.raises(UsageError, match="neither 'references' nor a model"):
+        expand(dict(spec, methods=["cot-distill(teacher=referencs)"]))
