@@ -57,6 +57,7 @@ CASES = {
     "kd-feature": Case("kd-feature(student=truncate:1)"),
     "kd-online": Case("kd-online(student=truncate:1)"),
     "kd-multi-teacher": Case({"name": "kd-multi-teacher", "student": "truncate:1", "teacher_seeds": [0, 1]}),
+    "kd-multi-student": Case("kd-multi-student(student=truncate:1)"),
     # compile=false: the compiled default costs ~25 s to compile; test_quant_prune_stages runs it.
     "int8-dynamic": Case("full-ft -> int8-dynamic(compile=false)"),
     "bf16": Case("full-ft -> bf16"),  # needs oneDNN's kernels, else the stage must refuse (tests/hardware.py)

@@ -76,12 +76,18 @@ def soft_objective(student_logits, teacher_logits: list, labels, kind: str, *, t
 
     Regression has no distribution to soften, so it always distils by MSE on the outputs.
     """
-    if kind == "regression" or soft_loss == "mse":
-        distill = logit_mse(student_logits, ensemble_logits(teacher_logits, weights))
-    else:
-        targets = ensemble_targets(teacher_logits, weights, temperature)
-        distill = soft_target_loss(student_logits, targets, temperature)
+    distill = distillation_term(student_logits, teacher_logits, kind, temperature=temperature, soft_loss=soft_loss,
+                                weights=weights)
     return mix(hard_loss(student_logits, labels, kind), distill, alpha)
+
+
+def distillation_term(student_logits, teacher_logits: list, kind: str, *, temperature: float, soft_loss: str = "kl",
+                      weights=()):
+    """The soft part of kd-soft's loss, without the labels: KL to the (averaged) softened targets,
+    or MSE on the outputs. Also the peer term of kd-multi-student (the other students as "teachers")."""
+    if kind == "regression" or soft_loss == "mse":
+        return logit_mse(student_logits, ensemble_logits(teacher_logits, weights))
+    return soft_target_loss(student_logits, ensemble_targets(teacher_logits, weights, temperature), temperature)
 
 
 def teacher_label_objective(student_logits, teacher_logits, labels, kind: str, *, alpha: float):
