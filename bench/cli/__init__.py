@@ -1,4 +1,4 @@
-"""The `bench` command: list, show, run, table, compare, cache. Exit 2 on bad input, 1 on failed cells or
+"""The `bench` command: list, show, run, table, compare, report, cache. Exit 2 on bad input, 1 on failed cells or
 regressions, 130 on Ctrl-C."""
 
 from __future__ import annotations
@@ -119,6 +119,15 @@ def cmd_compare(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_report(args) -> int:
+    from bench.reporting.page import write_report
+
+    report = write_report(args.records, args.output, args.base, args.plots)
+    where = f"; PNGs in {args.plots}" if args.plots else ""
+    print(f"wrote {args.output}: {len(report.plots)} plot(s), {report.tables} table(s){where}")
+    return 0
+
+
 def cmd_cache(args) -> int:
     from bench.storage.cache import cache_folder
     from bench.storage.cache_entries import clean, list_text, size_text
@@ -193,6 +202,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of a records folder: Pareto plots, latency "
+                                      "distributions, tables, provenance (and a diff against --base)")
+    p.add_argument("records", metavar="RECORDS_DIR")
+    p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--base", metavar="BASE_RECORDS_DIR", help="add bench compare BASE RECORDS_DIR as a section")
+    p.add_argument("--plots", metavar="DIR", help="also write each plot as DIR/<plot>.png")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("cache", help="show or free the cache of trained prefixes, teacher outputs and tokenizers",
                        description="The cache (BENCH_CACHE, default ~/.cache/bench) holds only what cells rebuild "

@@ -44,6 +44,8 @@ def row_identity(record) -> tuple[tuple, str, str, str | None]:
     info = METHODS.get(first.method).meta if first else None
     if info is None or info.family != "distillation":
         return (model, 3, 0, OTHER_CHAIN), model, record.chain_label, None
+    if "student" not in first.options_dict():  # a distillation method whose student is the cell's model
+        return (model, 3, 0, OTHER_CHAIN), model, record.chain_label, None
     student = parse_student(first.options_dict()["student"])
     if student.kind == "truncate":
         system, order = f"{student.layers}-layer {model}", (1, student.layers)
@@ -76,7 +78,9 @@ def _speed_shapes(records) -> list[tuple[str, int]]:
 
 
 def distilled_table(records, published: list[dict]) -> Table:
-    """Our rows (mean ± std over seeds per task) and the published rows beside them."""
+    """Our rows (mean ± std over seeds per task) and the published rows beside them. Generation
+    cells (translation, GSM8K) have their own KD tables: students of classifiers only here."""
+    records = [r for r in records if r.section("task_meta").get("kind") != "generation"]
     groups: dict[tuple, dict] = {}
     for record in records:
         order, system, distillation, method = row_identity(record)
@@ -96,7 +100,7 @@ def _our_row(group: dict, teacher: list[dict], columns: dict, shapes) -> dict:
     members = group["records"]
     row = {"System": group["System"], "Distillation": group["Distillation"], "Source": "ours (dev)",
            "#Params": count(_median(r.params["total"] for r in members)),
-           "#FLOPs": count(_median(r.flops["flops"] for r in members if r.flops), 1e9, ".2f", "B")}
+           "#FLOPs": count(_median(r.flops.get("flops") for r in members), 1e9, ".2f", "B")}
     for device, batch_size in shapes:
         ours = _median(r.p50(batch_size) for r in members if r.device == device)
         base = _median(r.p50(batch_size) for r in teacher if r.device == device)
