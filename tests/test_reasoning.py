@@ -83,7 +83,7 @@ def test_only_rows_that_open_an_annotation_are_decoded_again(monkeypatch, tiny_c
     assert len(calls) == 2 and calls[1] == ([task.prompt(examples[1])], True)  # one row decoded again
     scores = task.score(generated, [e.label for e in examples])
     assert scores["exact_match"] == 0.5 and scores["exact_match_calc"] == 1.0
-    assert reasoning.REASONER.transcript(generated)["decoded_again_with_calculator"] == 1
+    assert reasoning.REASONER.transcript(generated)["changed_by_calculator"] == 1
 
 
 def test_a_trained_cell_keeps_every_output_and_both_scores(run):

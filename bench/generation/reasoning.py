@@ -125,7 +125,7 @@ class ReasoningEvaluator(GeneratorEvaluator):
         """Every output, so scores can be re-checked and answers audited."""
         return {"text": [p.text for p in predictions],
                 "with_calculator": [p.with_calculator for p in predictions],
-                "decoded_again_with_calculator": sum(p.with_calculator != p.text for p in predictions)}
+                "changed_by_calculator": sum(p.with_calculator != p.text for p in predictions)}
 
     def describe(self, task) -> dict:
         return {"decoding": dict(self.settings.to_dict(), stop_strings=list(STOP_STRINGS)),
