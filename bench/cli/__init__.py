@@ -182,6 +182,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="validate and list the cells with every option, and which are already recorded; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one process per cell on this machine (default); ray: one Ray task per cell on a "
+                        "cluster (extra `ray`)")
+    p.add_argument("--ray-address", help="with --executor ray: the cluster (else RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--cells-per-gpu", type=int, metavar="N",
+                   help="with --executor ray: cuda cells that share one GPU (each asks for 1/N of it; default 1)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("table", help="render a table from stored records")

@@ -1,6 +1,7 @@
 """`bench run`: a matrix from flags, a spec file or a preset, validated whole before anything runs;
 `--dry-run` lists its cells with every option, says which are already recorded, and estimates
-the time of the others from similar records."""
+the time of the others from similar records (with `--executor ray`, also what each cell asks
+the cluster for and the cell it runs after)."""
 
 from __future__ import annotations
 
@@ -78,13 +79,20 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
     return spec, records
 
 
+def _check_executor(args) -> None:
+    if args.executor != "ray" and (args.ray_address or args.cells_per_gpu is not None):
+        raise UsageError("--ray-address and --cells-per-gpu go with --executor ray")
+    if args.cells_per_gpu is not None and args.cells_per_gpu < 1:
+        raise UsageError(f"--cells-per-gpu must be at least 1, got {args.cells_per_gpu}")
+
+
 def cmd_run(args) -> int:
-    from bench.executors.local import run_matrix
     from bench.preflight import absolute, check_data, check_records_dir, data_dir_or_env
     from bench.registry import TABLES
     from bench.spec import expand
     from bench.storage.store import read_record
 
+    _check_executor(args)
     spec, preset_records = _spec_from_args(args)
     cells = expand(spec)  # every name and option validated before anything runs
     # Paths are the caller's: cells run in other processes, and results must land where asked.
@@ -92,10 +100,17 @@ def cmd_run(args) -> int:
     check_records_dir(records_dir)
     data_dir = data_dir_or_env(args.data_dir)
     check_data(cells, data_dir)
+    cells_per_gpu = args.cells_per_gpu or 1
     if args.dry_run:
-        return _dry_run(cells, records_dir, data_dir)
-    outcomes = run_matrix(cells, records_dir, data_dir=data_dir and str(data_dir), timeout=args.timeout,
-                          progress=not args.quiet)
+        return _dry_run(cells, records_dir, data_dir, cells_per_gpu if args.executor == "ray" else None)
+    options = {"data_dir": data_dir and str(data_dir), "timeout": args.timeout, "progress": not args.quiet}
+    if args.executor == "ray":
+        from bench.executors.ray import run_matrix
+
+        options.update(address=args.ray_address, cells_per_gpu=cells_per_gpu)
+    else:
+        from bench.executors.local import run_matrix
+    outcomes = run_matrix(cells, records_dir, **options)
     records = [read_record(o.path) for o in outcomes]
     print(TABLES.get("summary").obj(records).render("md"))
     cached = sum(o.cached for o in outcomes)
@@ -105,22 +120,30 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
-def _dry_run(cells, records_dir: Path, data_dir) -> int:
+def _dry_run(cells, records_dir: Path, data_dir, ray_cells_per_gpu: int | None = None) -> int:
     """Every cell with every option of its stages, whether its record is already there, and for
-    the cells to run a time estimated from similar records of the folder."""
-    from bench.executors.local import estimate_wall_s, plan
+    the cells to run a time estimated from similar records of the folder; for Ray (when
+    `ray_cells_per_gpu` is given) also what each asks the cluster for and the cell it runs after."""
+    from bench.executors.planning import estimate_wall_s, plan
 
     jobs = plan(cells, records_dir, data_dir=data_dir and str(data_dir))
     recorded_paths = {job.path for job in jobs if job.recorded}  # each record read once
     to_run = [job for job in jobs if job.path not in recorded_paths]
-    estimates = dict(zip((job.path for job in to_run), estimate_wall_s([job.cell for job in to_run], records_dir), strict=True))
+    estimates = dict(zip((job.path for job in to_run), estimate_wall_s([job.cell for job in to_run], records_dir),
+                         strict=True))
+    asks = {}
+    if ray_cells_per_gpu is not None:
+        from bench.executors.ray import placements
+
+        texts = placements(to_run, records_dir, ray_cells_per_gpu)
+        asks = {job.path: f"({text})  " for job, text in zip(to_run, texts, strict=True)}
     for job in jobs:
         if job.path in recorded_paths:
             print(f"{'recorded':<8}  {job.cell.slug()}  {job.cell.full_chain_label}")
             continue
         estimate = estimates[job.path]
         guess = f"~{_duration(estimate[0])} ({estimate[1]})" if estimate else "no estimate"
-        print(f"{'to run':<8}  {job.cell.slug()}  [{guess}]  {job.cell.full_chain_label}")
+        print(f"{'to run':<8}  {job.cell.slug()}  [{guess}]  {asks.get(job.path, '')}{job.cell.full_chain_label}")
     recorded = len(jobs) - len(to_run)
     print(f"{len(jobs)} cell(s): {recorded} already recorded, {len(to_run)} to run -> {records_dir}")
     if to_run:
