@@ -203,3 +203,12 @@ def test_a_misspelt_teacher_is_refused_when_the_matrix_is_planned():
         expand(dict(spec, methods=["cot-distill(teacher=smolm2-135m)"]))
     with pytest.raises(UsageError, match="neither 'references' nor a model"):
         expand(dict(spec, methods=["cot-distill(teacher=referencs)"]))
+
+
+def test_findings_are_judged_against_the_noise_of_the_questions_scored():
+    from bench.tables.cot_distill import verdict
+
+    assert verdict(21.99, 8.11, 1319) == "holds"  # the paper's gap on the full test set
+    assert verdict(8.11, 21.99, 1319) == "does NOT hold"
+    assert verdict(2.5, 2.0, 200).startswith("not shown (a difference of +0.5 points is within ±")
+    assert verdict(3.0, 2.0, None) == "holds"  # no count known: the plain comparison

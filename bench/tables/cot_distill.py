@@ -10,6 +10,7 @@ row of its own with the accuracy it kept.
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from bench.registry import TABLES
@@ -112,20 +113,45 @@ def _mean_of(groups, task: str, model: str, system: str, metric: str) -> float |
     return 100 * statistics.fmean(values) if values else None
 
 
+def _questions(groups, task: str, model: str, system: str) -> int | None:
+    counts = [(r.data.get("evaluated") or {}).get("test", {}).get("examples") for key, members in groups.items()
+              if key[:3] == (task, model, system) and not key[3] for r in members]
+    counts = [c for c in counts if c]
+    return sum(counts) if counts else None
+
+
+def verdict(better: float, worse: float, questions: int | None) -> str:
+    """'holds' when `better` beats `worse` by more than two binomial standard errors of the
+    difference (both scored on `questions` answers, percentages), 'does NOT hold' when it loses
+    by as much, else 'not shown': exact match on a few hundred questions moves in steps of
+    1/N, and a difference of one or two answers says nothing."""
+    if not questions:
+        return "holds" if better > worse else "does NOT hold"
+    p = (better + worse) / 200
+    noise = 2 * 100 * math.sqrt(max(p * (1 - p), 1e-9) * 2 / questions)
+    if better - worse > noise:
+        return "holds"
+    if worse - better > noise:
+        return "does NOT hold"
+    return f"not shown (a difference of {better - worse:+.1f} points is within ±{noise:.1f}, two standard errors)"
+
+
 def _findings(groups) -> list[str]:
     """Magister's finding per (task, model): CoT fine-tuning beats the answer-only baseline, and
-    the calculator helps the CoT-finetuned model further."""
+    the calculator helps the CoT-finetuned model further; judged against the binomial noise of
+    the questions scored (over all seeds)."""
     lines = []
     for task, model in sorted({(key[0], key[1]) for key in groups}):
         base = _mean_of(groups, task, model, "Baseline", "exact_match")
         cot = _mean_of(groups, task, model, "CoT-finetuned", "exact_match")
         calc = _mean_of(groups, task, model, "CoT-finetuned", "exact_match_calc")
+        n_base, n_cot = _questions(groups, task, model, "Baseline"), _questions(groups, task, model, "CoT-finetuned")
         if base is not None and cot is not None:
             lines.append(f"Finding (CoT fine-tuning beats the answer-only baseline) on {task}, {model}: "
-                         f"{cot:.1f} vs {base:.1f}: {'holds' if cot > base else 'does NOT hold'}.")
+                         f"{cot:.1f} vs {base:.1f}: {verdict(cot, base, min(n_base or 0, n_cot or 0))}.")
         if cot is not None and calc is not None:
             lines.append(f"Finding (the calculator helps the CoT-finetuned model) on {task}, {model}: "
-                         f"{calc:.1f} with vs {cot:.1f} without: {'holds' if calc > cot else 'does NOT hold'}.")
+                         f"{calc:.1f} with vs {cot:.1f} without: {verdict(calc, cot, n_cot)}.")
     return lines
 
 
