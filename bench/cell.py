@@ -16,7 +16,7 @@ from bench.errors import UsageError
 
 SCHEMA_VERSION = 1
 Device = Literal["cpu", "cuda"]
-LatencyPreset = Literal["off", "quick", "default", "publish"]
+LatencyPreset = Literal["off", "quick", "default", "fixed", "publish"]
 
 
 def _at_least(options, minimum: int, *names: str) -> None:

@@ -89,6 +89,7 @@ def test_decode_runs_count_tokens_and_time_consistently(marian):
         assert per_s == pytest.approx(rows * 5 / (rest / 1e3))
         assert sentences == pytest.approx(rows / ((first + rest) / 1e3))
     assert runs.settings["beam"] == 2 and runs.fixed_length
+    assert runs.stopped_by == "minimums" and runs.run_ms_ci95 is None  # quick: 2 runs give no interval
     natural = decode_runs(marian, ids, mask, settings, fixed_length=False, preset="quick")
     expected = sum(row[0].length - 1 for row in decode(marian, ids, mask, settings))
     assert natural.tokens_after_first[0] == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import subprocess
 import sys
 import time
@@ -202,10 +204,73 @@ def test_summary_statistics_of_known_samples():
 
 
 def test_latency_presets():
-    assert LATENCY_PRESETS["publish"] == {"min_iters": 100, "min_seconds": 10.0}
-    assert LATENCY_PRESETS["default"] == {"min_iters": 50, "min_seconds": 2.0}
+    assert LATENCY_PRESETS["publish"] == {"min_iters": 100, "min_seconds": 10.0}  # publish keeps fixed minimums
+    assert LATENCY_PRESETS["fixed"] == {"min_iters": 50, "min_seconds": 2.0}
+    assert LATENCY_PRESETS["default"]["ci_target"] == 0.02
     result = measure_latency(lambda: None, warmup=0, **LATENCY_PRESETS["quick"])
     assert result.n == 5 and result.to_dict()["n"] == 5
+    assert result.stopped_by == "minimums" and result.p50_ci95 is None  # 5 samples give no interval
+
+
+class CyclingClock(FakeClock):
+    """A fake clock whose calls take the given durations in turn."""
+
+    def __init__(self, steps_s: list[float]):
+        super().__init__(0.0)
+        self.steps_s = steps_s
+
+    def tick(self) -> None:
+        self.now += self.steps_s[self.calls % len(self.steps_s)]
+        self.calls += 1
+
+
+def test_adaptive_latency_stops_a_quiet_shape_at_its_minimums(monkeypatch):
+    clock = CyclingClock([0.100, 0.101])  # +-0.5%: within +-2% as soon as there is an interval
+    monkeypatch.setattr(latency, "perf_counter", clock)
+    result = measure_latency(clock.tick, warmup=0, min_iters=10, min_seconds=0.0, ci_target=0.02, max_seconds=60.0)
+    assert (result.n, result.stopped_by) == (10, "interval")
+    assert result.p50_ci95 == [pytest.approx(100.0), pytest.approx(101.0)]
+    assert result.p50_ci95_halfwidth <= 0.02
+
+
+def test_adaptive_latency_samples_a_noisy_shape_until_the_cap(monkeypatch):
+    # Uniform on 50..150 ms: the median's interval needs ~2,400 calls to narrow to +-2%, the cap allows ~300.
+    rng = random.Random(0)
+    clock = CyclingClock([rng.uniform(0.05, 0.15) for _ in range(1000)])
+    monkeypatch.setattr(latency, "perf_counter", clock)
+    result = measure_latency(clock.tick, warmup=0, min_iters=10, min_seconds=0.0, ci_target=0.02, max_seconds=30.0)
+    assert result.stopped_by == "time_cap"
+    assert sum(result.samples_ms) == pytest.approx(30_000, abs=300)  # the cap, overshot by at most one call
+    assert result.p50_ci95_halfwidth > 0.02
+
+
+def test_adaptive_latency_narrows_a_moderately_noisy_shape(monkeypatch):
+    # Durations spread +-5% around 100 ms: 10 samples cannot bound the median to +-2%, many can.
+    clock = CyclingClock([0.095 + 0.001 * (i * 7 % 11) for i in range(11)])
+    monkeypatch.setattr(latency, "perf_counter", clock)
+    result = measure_latency(clock.tick, warmup=0, min_iters=10, min_seconds=0.0, ci_target=0.02, max_seconds=600.0)
+    assert result.stopped_by == "interval" and 10 < result.n < 600
+    assert result.p50_ci95_halfwidth <= 0.02
+
+
+def test_an_adaptive_rule_needs_a_time_cap():
+    with pytest.raises(ValueError, match="time cap"):
+        measure_latency(lambda: None, warmup=0, min_iters=10, min_seconds=0.0, ci_target=0.02)
+
+
+def test_median_interval_ranks_and_coverage():
+    from bench.measure.interval import median_interval
+
+    assert median_interval([1.0] * 5) is None  # too few samples for any 95% interval
+    assert median_interval([float(v) for v in range(1, 101)]) == (40.0, 61.0)  # ranks 50 -+ 9.8
+    assert median_interval([float(v) for v in range(1, 7)]) == (1.0, 6.0)  # six samples: [min, max]
+    # Coverage holds for a skewed distribution (exponential, median ln 2): >= 93% of 2,000 intervals.
+    rng = random.Random(0)
+    covered = 0
+    for _ in range(2000):
+        low, high = median_interval([rng.expovariate(1.0) for _ in range(40)])
+        covered += low <= math.log(2) <= high
+    assert covered / 2000 >= 0.93
 
 
 # --- memory ----------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from pathlib import Path
 
+from bench.cell import LatencyPreset
 from bench.cli.run import DEFAULT_RECORDS, cmd_run
 from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
@@ -172,7 +174,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-seq-len", type=int, help="tokens per training example, prompt and target (default 128)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--latency", choices=("off", "quick", "default", "publish"))
+    p.add_argument("--latency", choices=typing.get_args(LatencyPreset),
+                   help="default: until the p50's 95%% interval is within +-2%% (10 s cap); fixed: >= 50 calls "
+                        "and 2 s; publish: >= 100 calls and 10 s; quick: 5 calls (smoke runs)")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes for latency (default 1,32)")
     p.add_argument("--arch-only", action="store_true", help="no data or training: parameters, FLOPs, latency")

@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from time import perf_counter
 
 from bench.generation.decoding import DecodeSettings, decode
-from bench.measure.latency import LATENCY_PRESETS, LatencyResult, measure_latency
+from bench.measure.interval import median_interval
+from bench.measure.latency import LATENCY_PRESETS, LatencyResult, StoppingRule, measure_latency, sample_until
 from bench.measure.memory import MemoryPeaks, memory_peaks, reset_cuda_peaks
 from bench.measure.result import Result
 
 # A decode run is max_new_tokens model calls, so runs are fewer than per-call latency samples.
+# `default` stops once the 95% interval of the median run time is within +-2% (6 runs at least:
+# fewer give no interval), or at 30 s; the others stop after both minimums.
 RUN_PRESETS = {
-    "default": dict(warmup=2, min_runs=10, min_seconds=2.0),
+    "default": dict(warmup=2, min_runs=6, min_seconds=0.0, ci_target=0.02, max_seconds=30.0),
+    "fixed": dict(warmup=2, min_runs=10, min_seconds=2.0),
     "publish": dict(warmup=3, min_runs=20, min_seconds=10.0),
     "quick": dict(warmup=1, min_runs=2, min_seconds=0.0),  # tests/smoke runs only; callers mark it
 }
@@ -46,6 +50,8 @@ class DecodeRuns(Result):
     sentences_per_s_median: float
     timer: str
     warmup: int
+    run_ms_ci95: list | None = None  # 95% interval of the median whole-run time; None below 6 runs
+    stopped_by: str | None = None  # "minimums", "interval" or "time_cap"
     unit: str = "ms; tokens/s; sentences/s"
 
 
@@ -113,8 +119,9 @@ class _MarkFirstToken:
 
 def decode_runs(model, input_ids, attention_mask, settings: DecodeSettings, *, fixed_length: bool = True,
                 preset: str = "default", device: str = "cpu") -> DecodeRuns:
-    """Decode the batch repeatedly (warm-up, then >= min_runs runs and >= min_seconds)."""
+    """Decode the batch repeatedly: warm-up, then runs until the preset's stopping rule ends them."""
     config = RUN_PRESETS[preset]
+    rule = StoppingRule(config["min_runs"], config["min_seconds"], config.get("ci_target"), config.get("max_seconds"))
     clock = _Clock(device)
     marked = _MarkFirstToken(model, clock)
     rules = model.token_rules.without_eos() if fixed_length else None
@@ -129,9 +136,14 @@ def decode_runs(model, input_ids, attention_mask, settings: DecodeSettings, *, f
 
     for _ in range(config["warmup"]):
         run()
-    samples, started = [], perf_counter()
-    while len(samples) < config["min_runs"] or perf_counter() - started < config["min_seconds"]:
+    samples = []
+
+    def run_ms() -> float:  # the whole run's time is what the rule watches
         samples.append(run())
+        return samples[-1][0] + samples[-1][1]
+
+    whole_ms, stopped_by = sample_until(rule, run_ms)
+    interval = median_interval(whole_ms)
     first, rest, tokens = (list(column) for column in zip(*samples, strict=False))
     tokens_per_s = [n / (ms / 1e3) if ms > 0 else float("nan") for n, ms in zip(tokens, rest, strict=False)]
     sentences_per_s = [rows / ((a + b) / 1e3) for a, b in zip(first, rest, strict=False)]
@@ -141,6 +153,7 @@ def decode_runs(model, input_ids, attention_mask, settings: DecodeSettings, *, f
         decode_tokens_per_s=tokens_per_s, sentences_per_s=sentences_per_s,
         decode_tokens_per_s_median=statistics.median(tokens_per_s),
         sentences_per_s_median=statistics.median(sentences_per_s), timer=clock.name, warmup=config["warmup"],
+        run_ms_ci95=list(interval) if interval else None, stopped_by=stopped_by,
     )
 
 
