@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bench.errors import UsageError
+from bench.precision import Precision
 
 SCHEMA_VERSION = 1
 Device = Literal["cpu", "cuda"]
@@ -59,7 +60,7 @@ class MeasureSettings:
     size: bool = True
     threads: int | None = None  # torch intra-op threads; None keeps the machine default
     deterministic: bool = True  # full determinism for accuracy cells (latency is timed as is)
-    matmul_peak: bool = False  # also time this machine's fp32 matmul ceiling (for GFLOP/s columns)
+    matmul_peak: bool = False  # also time the fp32 matmul ceiling of torch and the cell's runtime (roofline)
 
     def __post_init__(self):
         _at_least(self, 1, "seq_len", "threads")
@@ -104,18 +105,24 @@ class Cell:
     device: Device = "cpu"
     measure: MeasureSettings = field(default_factory=MeasureSettings)
     arch_only: bool = False  # no data, no training: parameters, FLOPs, latency from the config
+    precision: Precision = "fp32"  # bf16: forward passes under autocast (bench/precision.py)
     # Content fingerprints of the data and model files the cell reads, (label, fingerprint)
     # sorted; filled by the executor (bench/storage/fingerprint.py), so editing a file changes the key.
     inputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def chain_label(self) -> str:
-        return " -> ".join(stage.label() for stage in self.chain) or "none"
+        return (" -> ".join(stage.label() for stage in self.chain) or "none") + self.precision_suffix
 
     @property
     def full_chain_label(self) -> str:
         """The chain with every option of every stage, defaults included (what `--dry-run` shows)."""
-        return " -> ".join(stage.full_label() for stage in self.chain) or "none"
+        return (" -> ".join(stage.full_label() for stage in self.chain) or "none") + self.precision_suffix
+
+    @property
+    def precision_suffix(self) -> str:
+        """' [bf16]' after a label of a reduced-precision cell, so every table row says so."""
+        return "" if self.precision == "fp32" else f" [{self.precision}]"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -136,15 +143,19 @@ class Cell:
             device=data["device"],
             measure=MeasureSettings(**measure),
             arch_only=data["arch_only"],
+            precision=data.get("precision", "fp32"),  # records before the field are fp32
             inputs=tuple(tuple(pair) for pair in data.get("inputs", ())),  # records before the field have none
         )
 
     def _hashed(self) -> dict:
-        """The config that keys hash. `inputs` only when there are some: a cell that reads no
-        local file (hub data, an architecture-only model) keeps the key it had before the field."""
+        """The config that keys hash. `inputs` only when there are some, `precision` only when not
+        fp32: a cell that reads no local file (hub data, an architecture-only model) or computes in
+        fp32 keeps the key it had before the field."""
         data = self.to_dict()
         if not data["inputs"]:
             del data["inputs"]
+        if data["precision"] == "fp32":
+            del data["precision"]
         return data
 
     def identity(self) -> str:

@@ -117,6 +117,7 @@ class StageContext:
             device=self.device,
             compute_loss=compute_loss,
             on_step=self.on_step,
+            precision=self.cell.precision,
         )
         if self.cache_key:
             store_trained(model, self.cache_key, stats.to_dict(), base=self.base(), buffers_before=buffers_before)

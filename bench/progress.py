@@ -30,6 +30,8 @@ def report(phase: str, **details) -> None:
     if path is None or (what == _target["phase"] and now - _target["written"] < MIN_INTERVAL_S):
         return
     _target.update(phase=what, written=now)
+    # A training loss arrives as a 0-d tensor: read it (a device sync) only when it is written.
+    details = {k: float(v) if hasattr(v, "item") else v for k, v in details.items()}
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         Path(tmp).write_text(json.dumps({"phase": phase, **details}), encoding="utf-8")

@@ -19,6 +19,7 @@ from typing import Any
 from bench.cell import SCHEMA_VERSION, Cell
 from bench.errors import INTERRUPTED
 from bench.inference import Evaluation, Measurements, evaluate, load_examples, measure
+from bench.precision import autocast
 from bench.progress import report, training_steps
 from bench.progress import start as start_progress
 
@@ -66,12 +67,14 @@ def run_cell(cell: Cell, data_dir: str | None = None, workdir: str | None = None
     clock["stages"] = time.perf_counter()
     ctx = prepared.ctx
     report("evaluate")
-    evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference,
-                          prompt=ctx.prompt)
+    with autocast(cell.precision, cell.device):  # inference computes in the cell's precision too
+        evaluation = evaluate(cell, prepared.task, ctx.tokenizer, ctx.data_dir, chained.artifact, chained.reference,
+                              prompt=ctx.prompt)
     clock["evaluated"] = time.perf_counter()
     report("measure")
-    measured = measure(cell, prepared.task, ctx.tokenizer, chained.artifact, chained.flops_module,
-                       chained.flops_source, workdir)
+    with autocast(cell.precision, cell.device):
+        measured = measure(cell, prepared.task, ctx.tokenizer, chained.artifact, chained.flops_module,
+                           chained.flops_source, workdir)
     clock["measured"] = time.perf_counter()
     return assemble_record(prepared, chained, evaluation, measured, clock)
 
@@ -244,6 +247,7 @@ def envelope(cell: Cell, key: str, versions: dict) -> dict:
         "seed": cell.seed,
         "budget": cell.to_dict()["budget"],
         "device": cell.device,
+        "precision": cell.precision,
         "provenance": provenance(),
     }
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from bench.cell import Budget, Cell, MeasureSettings, Stage
 from bench.errors import UsageError, abridge
+from bench.precision import Precision, require_native
 from bench.typed import build, parse_scalar
 
 
@@ -41,6 +42,8 @@ class MatrixSpec:
     budget: dict = field(default_factory=dict)
     measure: dict = field(default_factory=dict)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Each precision is a cell of its own (an axis): fp32, and bf16 autocast where it is native.
+    precisions: tuple[Precision, ...] = ("fp32",)
     arch_only: bool = False
     # Learning rates to try for every chain's first training stage, so methods are compared
     # at their best rate and equal budget (tables keep the best rate on the dev metric).
@@ -157,6 +160,19 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_precision_fits_chains(precision: str, chains) -> None:
+    """A reduced training/inference precision composes with training stages only: post-training
+    stages (int8, casts, ONNX) set their own numerics, and autocast over them would blur what
+    each one measures."""
+    from bench.registry import METHODS
+
+    for chain in chains:
+        post = [stage.method for stage in chain if METHODS.get(stage.method).meta.stage == "post"]
+        if post:
+            raise UsageError(f"precision {precision} applies to training and torch inference; {post[0]!r} is a "
+                             "post-training stage with numerics of its own: run it with precision fp32")
+
+
 def check_model_fits_task(source, task) -> None:
     """Generation needs a model that generates; a classifier head needs one that does not
     (decoders serve both). Checked for aliases, whose architecture is known before loading."""
@@ -194,7 +210,12 @@ def expand(spec_data: dict) -> list[Cell]:
     budget = build(Budget, spec.budget, where="budget")
     measure = build(MeasureSettings, spec.measure, where="measure")
     device = resolve_device(spec.device)
+    for precision in spec.precisions:
+        if precision != "fp32":
+            require_native(precision, device)
+            check_precision_fits_chains(precision, chains)
     return [
-        Cell(task=t, chain=c, model=m, seed=s, budget=budget, device=device, measure=measure, arch_only=spec.arch_only)
-        for t, m, c, s in itertools.product(spec.tasks, spec.models, chains, spec.seeds)
+        Cell(task=t, chain=c, model=m, seed=s, budget=budget, device=device, measure=measure, arch_only=spec.arch_only,
+             precision=p)
+        for t, m, c, s, p in itertools.product(spec.tasks, spec.models, chains, spec.seeds, spec.precisions)
     ]

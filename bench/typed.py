@@ -126,7 +126,7 @@ def build(cls, mapping: dict | None, where: str):
         ok, converted = _matches(value, hints[key])
         if not ok:
             raise UsageError(f"{where}: option {key!r} must be {_describe(hints[key])}, got {abridge(repr(value))}"
-                             f"{_yaml_bool_hint(value, hints[key])}")
+                             f"{_yaml_bool_hint(value, hints[key])}{_closest_word(value, hints[key])}")
         for item in converted if isinstance(converted, tuple) else (converted,):
             _check_range(cls, key, item, where)
         values[key] = converted
@@ -141,7 +141,25 @@ def _required(field: dataclasses.Field) -> bool:
 
 
 def _describe(hint) -> str:
+    """A type as a user reads it: "one of 'cpu', 'cuda'", "a list of one of 'fp32', 'bf16'"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return f"a list whose items are {_describe(args[0])}"
     return str(hint).replace("typing.", "")
+
+
+def _closest_word(value, hint) -> str:
+    """' Did you mean ...?' for a misspelt word of a Literal option (each item of a list)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    words = _words(hint)
+    for item in items:
+        if isinstance(item, str) and words and item not in words:
+            match = closest(item, words)
+            if match:
+                return f". Did you mean {match!r}?"
+    return ""
 
 
 # Words YAML 1.1 reads as booleans when unquoted: `latency: off` arrives as False.

@@ -45,6 +45,8 @@ def _lang_cache_key(ctx, language: str, options: MadXOptions) -> str:
                 "lang_reduction": options.lang_reduction, "mlm_steps": options.mlm_steps,
                 "mlm_lr": options.mlm_lr, "mlm_texts": options.mlm_texts, "versions": result_versions(),
                 "inputs": [list(pair) for pair in cell.inputs]}  # the unlabelled text's and the model's content
+    if cell.precision != "fp32":  # fp32 adapters keep the keys they had before precision was an axis
+        identity["precision"] = cell.precision
     return "mlm-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -77,7 +79,7 @@ def train_language_adapter(model, language: str, options: MadXOptions, ctx) -> d
                                warmup_ratio=options.warmup_ratio, max_grad_norm=options.max_grad_norm)
     stats = train(masked_lm, ctx.tokenizer, features, budget=budget, options=mlm_options, seed=ctx.cell.seed,
                   device=ctx.device, compute_loss=mlm_loss_function(ctx.tokenizer, ctx.cell.seed),
-                  on_step=ctx.on_step).to_dict()
+                  on_step=ctx.on_step, precision=ctx.cell.precision).to_dict()
     stats["texts"] = len(features)
     base = {"model": ctx.cell.model, "inputs": [list(pair) for pair in ctx.cell.inputs],
             "masked_lm_of_language": language}  # the adapter and MLM head are the delta over it

@@ -171,19 +171,13 @@ def weight_round_trip(model, names: list[str], per_channel: bool) -> dict:
 def _cast(model, dtype_name: str, ctx):
     import torch
 
+    from bench.precision import require_native
+
     dtype = getattr(torch, dtype_name)
+    require_native(dtype_name, ctx.device)
     note = None
-    if ctx.device == "cuda":
-        if dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
-            raise UsageError("bf16 is not supported by this GPU")
-    else:
-        native = {torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported,
-                  torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported}[dtype]()
-        if not native:
-            raise UsageError(f"{dtype_name} has no native CPU matmul kernels here (oneDNN reports no "
-                             f"support): it would run emulated and slow; use int8-dynamic or a GPU")
-        if dtype is torch.float16:
-            note = "fp16 on CPU: oneDNN kernels exist but may be slower than bf16 (see cpu_flags)"
+    if ctx.device != "cuda" and dtype is torch.float16:
+        note = "fp16 on CPU: oneDNN kernels exist but may be slower than bf16 (see cpu_flags)"
     cast = copy.deepcopy(model).to(dtype=dtype).eval()
     ctx.records["cast"] = {"dtype": dtype_name, "device": ctx.device, "note": note, "cpu_flags": cpu_flags()}
     return cast

@@ -174,6 +174,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-seq-len", type=int, help="tokens per training example, prompt and target (default 128)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--precision", help="comma-separated: fp32 (default), bf16 (autocast; refused where the CPU or "
+                                       "GPU has no native bf16 matmuls); each is a cell of its own")
     p.add_argument("--latency", choices=typing.get_args(LatencyPreset),
                    help="default: until the p50's 95%% interval is within +-2%% (10 s cap); fixed: >= 50 calls "
                         "and 2 s; publish: >= 100 calls and 10 s; quick: 5 calls (smoke runs)")

@@ -67,6 +67,7 @@ def _spec_from_args(args) -> tuple[dict, Path | None]:
         "models": _csv(args.model) if args.model else None,
         "seeds": _seeds(args.seed) if args.seed else None,
         "device": args.device,
+        "precisions": _csv(args.precision) if args.precision else None,
         "arch_only": True if args.arch_only else None,
     }
     spec.update({k: v for k, v in overrides.items() if v is not None})

@@ -98,7 +98,8 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
         teacher_cell = ref.cell(ctx.cell)
         options = METHODS.get(TEACHER_METHOD).meta.options(**teacher_cell.chain[0].options_dict())
         stats = train(teacher, ctx.tokenizer, ctx.train_features, budget=teacher_cell.budget, options=options,
-                      seed=ref.seed, device=ctx.device, on_step=ctx.on_step).to_dict()
+                      seed=ref.seed, device=ctx.device, on_step=ctx.on_step,
+                      precision=teacher_cell.precision).to_dict()
         store_trained(teacher, key, stats)
     teacher.to(ctx.device).eval()
     info = {"model": ref.model, "seed": ref.seed, "key": key, "trained_in_this_cell": trained_here,

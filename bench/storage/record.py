@@ -103,7 +103,7 @@ class Record:
         from bench.cell import Stage
 
         stages = [Stage(s.method, tuple(kv for kv in s.options if kv[0] != "lr")) for s in self.chain]
-        return " -> ".join(stage.label() for stage in stages) or "none"
+        return (" -> ".join(stage.label() for stage in stages) or "none") + self.cell.precision_suffix
 
     @property
     def learning_rate(self) -> float | None:

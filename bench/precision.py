@@ -1,0 +1,44 @@
+"""The numeric precision a cell computes in: fp32, or bf16 autocast where the hardware has it.
+
+`bf16` runs the forward passes of training, evaluation and timing under torch.autocast: matmuls
+in bf16, reductions and the master weights and optimiser state in fp32 (Kalamkar et al. 2019),
+so it needs no loss scaling. It is only worth measuring where bf16 matmuls are native (a GPU
+with bf16, or a CPU whose oneDNN reports AVX512_BF16 or AMX kernels): emulated, it would be
+slower than fp32 and the comparison would mislead, so it is refused there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+from bench.errors import UsageError
+
+Precision = Literal["fp32", "bf16"]
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def require_native(dtype_name: str, device: str) -> None:
+    """Refuse a reduced precision (`bf16`, `fp16`) the device would only emulate."""
+    import torch
+
+    name = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype_name, dtype_name)
+    if str(device).startswith("cuda"):
+        if name == "bf16" and not torch.cuda.is_bf16_supported():
+            raise UsageError("bf16 is not supported by this GPU")
+        return
+    probes = {"bf16": torch.ops.mkldnn._is_mkldnn_bf16_supported, "fp16": torch.ops.mkldnn._is_mkldnn_fp16_supported}
+    if not probes[name]():
+        raise UsageError(f"{name} has no native CPU matmul kernels here (oneDNN reports no support): it "
+                         f"would run emulated and slow; use fp32, int8-dynamic or a GPU")
+
+
+def autocast(precision: str, device: str):
+    """The context every forward pass of a `precision` cell runs in (nothing for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    import torch
+
+    device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    return torch.autocast(device_type=device_type, dtype=getattr(torch, _DTYPES[precision]))
