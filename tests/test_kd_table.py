@@ -97,3 +97,18 @@ def test_arch_only_flag_keeps_the_architecture_table(kd_records):
 
     table = TABLES.get("tinybert").obj(kd_records, arch_only=True)
     assert table.title == "TinyBERT (architecture columns)"
+
+
+def test_teacher_output_cache_counts_each_stored_output_once():
+    from bench.tables._distilled import _cache_mib
+
+    mib = 2**20
+    two_layers = {"teachers": [{"key": "t"}], "targets": [
+        {"outputs": ["logits", "hidden-6"], "cache_bytes": 3 * mib, "entry": "targets-a",
+         "entry_bytes": {"logits": mib, "hidden-6": 2 * mib}}]}
+    three_layers = {"teachers": [{"key": "t"}], "targets": [
+        {"outputs": ["logits", "hidden-3", "hidden-6"], "cache_bytes": 5 * mib, "entry": "targets-a",
+         "entry_bytes": {"logits": mib, "hidden-3": 2 * mib, "hidden-6": 2 * mib}}]}
+    assert _cache_mib([two_layers, three_layers, three_layers]) == (5.0, True)  # logits and hidden-6 once
+    older = {"teachers": [{"key": "t"}], "targets": [{"outputs": ["logits"], "cache_bytes": mib}]}
+    assert _cache_mib([two_layers, older]) == (4.0, False)  # without per-output sizes: an upper bound

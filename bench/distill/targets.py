@@ -84,13 +84,17 @@ def teacher_outputs(teacher, teacher_key: str, names: list[str], features: list[
         for name, tensors in computed.items():
             _store(directory / name, tensors)
     tensors = {name: computed.get(name) or load_file(str(cached[name] / OUTPUT_FILE)) for name in names}
-    files = [directory / name / OUTPUT_FILE for name in names]
+    sizes = {name: (directory / name / OUTPUT_FILE).stat().st_size for name in names
+             if (directory / name / OUTPUT_FILE).exists()}
     cost = {
         "outputs": list(names),
         "from_cache": not missing,
         "forward_passes": passes,
         "forward_examples": len(features) if missing else 0,
-        "cache_bytes": sum(f.stat().st_size for f in files if f.exists()),
+        "cache_bytes": sum(sizes.values()),
+        # Per entry, so a table counts an entry two students share (logits, the last layer) once.
+        "entry": directory.name,
+        "entry_bytes": sizes,
     }
     return TeacherOutputs(tensors), cost
 

@@ -174,12 +174,29 @@ def _kd_cost(records: list[dict]) -> str:
     teachers = {t["key"]: t for d in kd for t in d.get("teachers", []) if "key" in t}
     computed = sum(1 for d in kd if d.get("teacher_forward_passes", 0) > 0 and d.get("mode") == "offline")
     passes = sum(d.get("teacher_forward_passes", 0) for d in kd if d.get("mode") == "offline")
-    cache = {(t.get("outputs") and tuple(t["outputs"]), t.get("cache_bytes")) for d in kd for t in d.get("targets", [])}
-    cache_mb = sum(b for _, b in cache if b) / 2**20
+    cache_mb, exact = _cache_mib(kd)
     return (f"KD cost: {len(teachers)} teacher(s), trained once each ({sum(t['train_wall_s'] for t in teachers.values()):.0f} s "
             f"in all, shared with the teacher rows); teacher outputs computed in {computed} of {len(kd)} KD cells "
             f"({passes} teacher forward batches), served from the cache in the rest (student training runs no "
-            f"teacher pass); teacher-output cache about {cache_mb:.1f} MiB.")
+            f"teacher pass); teacher-output cache {'' if exact else 'at most '}{cache_mb:.1f} MiB on disk"
+            f"{'' if exact else ' (older records give no per-output sizes: outputs two students share are counted twice)'}.")
+
+
+def _cache_mib(kd: list[dict]) -> tuple[float, bool]:
+    """MiB the teacher-output cache holds for these records, each stored output counted once,
+    and whether that is exact. Records with per-output sizes name each entry; older ones give
+    only the bytes of a teacher's whole set of outputs, so sets sharing outputs overlap."""
+    entries, sets, exact = {}, {}, True
+    for section in kd:
+        keys = [t.get("key") for t in section.get("teachers", [])]
+        for index, target in enumerate(section.get("targets", [])):
+            if "entry_bytes" in target:
+                entries.update({(target["entry"], name): size for name, size in target["entry_bytes"].items()})
+            else:
+                exact = False
+                teacher = keys[index] if index < len(keys) else None
+                sets[(teacher, tuple(target.get("outputs") or ()))] = target.get("cache_bytes") or 0
+    return (sum(entries.values()) + sum(sets.values())) / 2**20, exact
 
 
 def _verdicts(groups: dict, columns: dict) -> list[str]:
