@@ -129,7 +129,8 @@ def retention(metrics: dict, reference: dict, primary: str) -> dict | None:
 
 def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, workdir=None) -> Measurements:
     """What the task's evaluator times and counts (latency, FLOPs of `flops_module`), then the
-    inference memory peaks, size and, when asked, this machine's matmul peak."""
+    inference memory peaks, size and, when asked, the matmul peak of the runtime that served
+    the cell (and torch's), measured here so the cell is read against its own machine."""
     import tempfile
 
     import torch
@@ -145,9 +146,13 @@ def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, wo
     inference_peak, inference_cuda = rss_peak_bytes(), cuda_peaks(cell.device)
     machine = None
     if cell.measure.matmul_peak:
-        from bench.measure.peak import matmul_peak_gflops
+        from bench.measure.peak import matmul_peaks
 
-        machine = {"matmul_peak": matmul_peak_gflops(cell.device)}
+        # ORT cells' sessions chose their intra-op threads; the MLAS peak runs with the same.
+        ort_threads = (getattr(artifact, "info", None) or {}).get("intra_op_num_threads")
+        runtime = getattr(artifact, "runtime", "torch")
+        # "matmul_peaks", not the older single torch "matmul_peak": tables tell the two apart.
+        machine = {"matmul_peaks": matmul_peaks(runtime, cell.device, ort_threads)}
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:

@@ -1,23 +1,137 @@
-"""This machine's measured fp32 matmul throughput: the ceiling achieved GFLOP/s is read against."""
+"""The fp32 matmul ceiling of the runtime that served a cell, measured beside it (roofline).
+
+Achieved GFLOP/s means little without the ceiling of the GEMM that did the work, on the
+same machine, at the same moment: peaks of one kind of machine differed 2.5x between
+hosts, and one timed run per cell varied from 137 to 245 GFLOP/s within one table on a
+shared 2-core machine. So a peak is the best of several short trials (neighbours only
+ever slow a trial down), recorded with every trial and their spread; and each runtime
+has its own: torch's GEMM (MKL / oneDNN) for torch cells, MLAS for ONNX Runtime cells.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
 
-def matmul_peak_gflops(device: str = "cpu", size: int = 2048) -> dict:
-    """Best-of-runs GFLOP/s of a square fp32 matmul, timed like every other latency."""
+from bench.measure.result import Result
+
+SIZE = 2048  # square fp32 matmul: 17 GFLOP a call, long enough to run at the GEMM's ceiling
+TRIALS = 5  # the best of 5 short trials: stable where one long run is not
+CALLS_PER_TRIAL = 3  # ~0.1 s a call on 2 cores: a trial ~0.3 s, a peak ~2 s with warm-up
+WARMUP = 2  # thread pools and, for ONNX Runtime, the packed weight are ready after one call
+ORT_OPSET = 17  # the opset bench exports with (methods/onnx_export.py)
+ORT_IR_VERSION = 8  # the oldest IR opset 17 allows: any installed ONNX Runtime loads it
+
+
+@dataclass(frozen=True)
+class MatmulPeak(Result):
+    runtime: str  # whose GEMM: "torch" or "onnxruntime" (MLAS on CPU)
+    gflops: float  # the best trial: the ceiling cells are read against
+    trials_gflops: list[float]  # each trial's calls x FLOPs over its wall time, in run order
+    spread: float  # (best - worst) / best over the trials: how much the machine moved
+    size: int
+    dtype: str
+    threads: int
+    calls_per_trial: int
+    device: str
+    providers: list[str] | None = None  # ONNX Runtime's execution providers; None for torch
+    unit: str = "GFLOP/s"
+
+
+def peak_runtime(runtime: str | None) -> str:
+    """Whose peak holds a cell served by `runtime`: ONNX Runtime has its own GEMM (MLAS);
+    eager and compiled torch both run fp32 matmuls in torch's own libraries (Inductor's frozen
+    CPU graphs call aten / oneDNN for them; max-autotune's own GEMM templates are not used here)."""
+    return "onnxruntime" if runtime == "onnxruntime" else "torch"
+
+
+def matmul_peaks(runtime: str | None, device: str = "cpu", ort_threads: int | None = None) -> dict:
+    """{runtime: peak} for torch and, when it is another, the runtime that served the cell
+    (torch's beside MLAS shows how far apart the two GEMMs are on this machine)."""
+    peaks = {"torch": torch_matmul_peak(device)}
+    if peak_runtime(runtime) == "onnxruntime":
+        peaks["onnxruntime"] = ort_matmul_peak(device, threads=ort_threads)
+    return {name: peak.to_dict() for name, peak in peaks.items()}
+
+
+def torch_matmul_peak(device: str = "cpu", size: int | None = None, trials: int | None = None,
+                      calls: int | None = None) -> MatmulPeak:
+    """The best of `trials` timings of `calls` torch.mm calls on fp32 square matrices."""
     import torch
 
-    from bench.measure.latency import measure_latency
+    size, trials, calls = _settings(size, trials, calls)
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
+    sync = (lambda: torch.cuda.synchronize(device)) if str(device).startswith("cuda") else (lambda: None)
+    device_type = "cuda" if str(device).startswith("cuda") else "cpu"
 
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
-    result = measure_latency(lambda: torch.mm(a, b), warmup=3, min_iters=10, min_seconds=1.0, device=device)
-    flops = 2 * size**3
-    return {
-        "size": size,
-        "dtype": "float32",
-        "p50_ms": result.p50,
-        "gflops_p50": flops / (result.p50 / 1e3) / 1e9,
-        "gflops_best": flops / (result.min / 1e3) / 1e9,
-        "threads": torch.get_num_threads(),
-    }
+    def fp32_mm():  # the fp32 ceiling even inside a bf16 cell's autocast
+        with torch.autocast(device_type, enabled=False):
+            return torch.mm(a, b)
+
+    rates = _trials(fp32_mm, 2 * size**3, trials, calls, sync)
+    return _peak("torch", rates, size, torch.get_num_threads(), calls, device)
+
+
+def ort_matmul_peak(device: str = "cpu", threads: int | None = None, size: int | None = None,
+                    trials: int | None = None, calls: int | None = None) -> MatmulPeak:
+    """The same matmul as a one-node ONNX graph in a session set up like every ORT cell's.
+
+    B is an initializer, as a model's weights are, so MLAS packs it once at load time as it
+    does theirs; A is fed as numpy, as the cells' timed calls feed their inputs.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from bench.runtime.ort_artifact import providers_for, session_options
+
+    size, trials, calls = _settings(size, trials, calls)
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    options = session_options(threads)  # intra-op threads and graph optimisation of ORT cells
+    session = ort.InferenceSession(_matmul_graph(b), options, providers=providers_for(device))
+    rates = _trials(lambda: session.run(None, {"A": a}), 2 * size**3, trials, calls, sync=lambda: None)
+    return _peak("onnxruntime", rates, size, options.intra_op_num_threads, calls, device, session.get_providers())
+
+
+def _settings(size, trials, calls) -> tuple[int, int, int]:
+    """The module's defaults, read at call time (tests shrink SIZE for a whole cell)."""
+    return size or SIZE, trials or TRIALS, calls or CALLS_PER_TRIAL
+
+
+def _matmul_graph(b) -> bytes:
+    """Y = A @ B with B constant, serialised in memory (no file is written)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    size = b.shape[0]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["A", "B"], ["Y"])], "matmul_peak",
+        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [size, size])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [size, size])],
+        initializer=[numpy_helper.from_array(b, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ORT_OPSET)], ir_version=ORT_IR_VERSION)
+    return model.SerializeToString()
+
+
+def _trials(call: Callable, flops_per_call: int, trials: int, calls: int, sync: Callable) -> list[float]:
+    """GFLOP/s of each trial: `calls` back-to-back calls over their wall time, after warm-up."""
+    for _ in range(WARMUP):
+        call()
+    sync()
+    rates = []
+    for _ in range(trials):
+        started = perf_counter()
+        for _ in range(calls):
+            call()
+        sync()
+        rates.append(flops_per_call * calls / (perf_counter() - started) / 1e9)
+    return rates
+
+
+def _peak(runtime, rates, size, threads, calls, device, providers=None) -> MatmulPeak:
+    best = max(rates)
+    return MatmulPeak(runtime=runtime, gflops=best, trials_gflops=rates, spread=(best - min(rates)) / best,
+                      size=size, dtype="float32", threads=int(threads), calls_per_trial=calls, device=str(device),
+                      providers=list(providers) if providers else None)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from bench.measure.peak import CALLS_PER_TRIAL, SIZE, TRIALS, peak_runtime
 from bench.registry import TABLES
 from bench.report import Num, Table, describe_budget, describe_hardware, fmt, mean_std, successful
 
 # The tutorial's MiniLM-L6 figures at batch 1, sequence 128, on its CPU (REPRODUCTION.md).
 PUBLISHED_P50_B1_MS = {"fp32 eager": 21, "int8-dynamic": 8, "onnx": 11, "ort-int8-dynamic": 6, "ort-int8-static": 6}
 FP32 = "fp32 eager"
+PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS"}  # whose GEMM a peak measured
+OLD_PEAK = "torch (one run, p50)"  # records written before peaks were per runtime and best-of-trials
+DEPLOY_FAMILIES = {"inference-format"}  # stages that serve the same fp32 model another way (ONNX)
+ROOFLINE_GOAL = 0.70  # issue 16: the fastest fp32 deploy path at batch 32 reaches 70% of its peak
 
 
 def _variant(record) -> str:
@@ -46,6 +51,82 @@ def _weight_round_trip(group) -> str | None:
             f"{max(s['mean_rel_err'] for s in summaries):.3%}")
 
 
+def _families(record) -> set[str]:
+    """The method families of the chain's post-training stages."""
+    from bench.registry import METHODS
+
+    infos = [METHODS.get(stage.method).meta for stage in record.chain]
+    return {info.family for info in infos if info.stage == "post"}
+
+
+def _fp32_arithmetic(record) -> bool:
+    """No quantisation stage and no reduced precision: int8, bf16 and fp16 kernels have other
+    ceilings than the fp32 peak (records from before the precision option are fp32)."""
+    return "quantization" not in _families(record) and record.config.get("precision", "fp32") == "fp32"
+
+
+def _achieved_gflops(record, batch_size: int) -> float | None:
+    """Reference-graph FLOPs over p50 at `batch_size` and the FLOPs' sequence length.
+
+    FLOPs are counted once, at batch 1 (PROTOCOL: FLOPs); every op of an encoder, attention
+    included, acts on one sequence at a time, so batch b at the same length is b times them.
+    """
+    flops = record.flops
+    stats = record.latency.get((batch_size, flops.get("seq_len")))
+    if not flops.get("flops") or not stats or not stats.get("p50"):
+        return None
+    per_sequence = flops["flops"] / flops.get("batch_size", 1)
+    return per_sequence * batch_size / (stats["p50"] / 1e3) / 1e9
+
+
+def _peak(record) -> tuple[float | None, str, float | None]:
+    """(GFLOP/s, whose, spread) of the peak that holds this cell: its runtime's best-of-trials
+    peak; older records hold only torch's one-run p50 under `matmul_peak`."""
+    machine = record.section("machine")
+    runtime = peak_runtime(record.runtime)
+    peak = (machine.get("matmul_peaks") or {}).get(runtime)
+    if peak:
+        return peak["gflops"], PEAK_NAMES[runtime], peak["spread"]
+    old = machine.get("matmul_peak")
+    if old and old.get("gflops_p50"):
+        return old["gflops_p50"], OLD_PEAK, None
+    return None, "-", None
+
+
+def _roofline(record) -> dict:
+    """Achieved GFLOP/s at batch 1 and 32, the peak of the runtime that ran the cell, and the
+    share of it reached (fp32 arithmetic only)."""
+    peak, whose, spread = _peak(record)
+    achieved = {batch_size: _achieved_gflops(record, batch_size) for batch_size in (1, 32)}
+    row = {f"GFLOP/s b{b}": fmt(value, ".1f") for b, value in achieved.items()}
+    row.update({"matmul peak GFLOP/s": fmt(peak, ".1f"), "peak of": whose,
+                "peak spread": fmt(spread and spread * 100, ".1f", "%")})
+    for batch_size, value in achieved.items():
+        share = value / peak * 100 if value and peak and _fp32_arithmetic(record) else None
+        row[f"% of peak b{batch_size}"] = fmt(share, ".0f", "%")
+    return row
+
+
+def _best_fp32_deploy(task: str, records: list) -> str | None:
+    """The note on the fastest fp32 way to serve the task's model at batch 32 (eager or ONNX),
+    against its runtime's peak: what issue 16's roofline goal reads."""
+    candidates = [r for r in records
+                  if r.task == task and _families(r) <= DEPLOY_FAMILIES and _fp32_arithmetic(r) and r.p50(32)]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda r: r.p50(32))
+    achieved, (peak, whose, _) = _achieved_gflops(best, 32), _peak(best)
+    if not achieved or not peak:
+        return None
+    share = achieved / peak
+    if whose == OLD_PEAK:  # one run of torch's GEMM, whatever served the cell: no verdict on it
+        verdict = f"no verdict on the {ROOFLINE_GOAL:.0%} goal: not its runtime's best-of-trials peak"
+    else:
+        verdict = f"{'meets' if share >= ROOFLINE_GOAL else 'misses'} the {ROOFLINE_GOAL:.0%} goal"
+    return (f"{task}: the fastest fp32 deploy path at batch 32 is {_variant(best)} ({best.p50(32):.1f} ms, "
+            f"{achieved:.1f} GFLOP/s), {share:.0%} of the {whose} peak; {verdict}.")
+
+
 @TABLES.register("post-training", title="Post-training optimisation and inference formats", paper="tutorial; MLPerf")
 def post_training(records, arch_only: bool = False) -> Table:
     groups = defaultdict(list)
@@ -75,18 +156,26 @@ def post_training(records, arch_only: bool = False) -> Table:
             row["tag"] = ",".join(sorted(t or "none" for t in tags)) if tags else "-"
             if round_trip:
                 row["w rt err max / mean"] = _weight_round_trip(group) or "-"
-            flops, b1 = first.flops.get("flops"), first.p50(1)
-            row["GFLOP/s b1"] = fmt(flops / (b1 / 1e3) / 1e9 if flops and b1 else None, ".1f")
-            peak = (first.section("machine").get("matmul_peak") or {}).get("gflops_p50")
-            row["matmul peak GFLOP/s"] = fmt(peak, ".1f")
+            row.update(_roofline(first))
             rows.append(row)
     all_records = successful(records)
     notes = [describe_hardware(all_records), describe_budget(all_records),
              "Speedup and retention against the same task's fp32 eager row; tag -99 / -99.9 when at least "
              "99% / 99.9% of the fp32 metric is kept (the worst metric for MNLI-style multi-split tasks).",
-             "GFLOP/s: reference-graph FLOPs (batch 1, sequence 128) over p50 latency; matmul peak: a 2048^3 fp32 "
-             "matmul timed on the same machine. Published p50: the tutorial's MiniLM-L6 figures on its CPU.",
+             "GFLOP/s b1 / b32: reference-graph FLOPs (counted at batch 1, sequence 128; times 32 at batch 32, "
+             "since every op of the encoder acts on one sequence) over p50 latency. Matmul peak: a square fp32 "
+             f"matmul ({SIZE}^3) run in the cell's process after its timings, by the runtime that served the cell "
+             "(torch: torch.mm, for torch.compile too; MLAS: a one-node ONNX Runtime MatMul with the cells' "
+             f"session options and threads), the best of {TRIALS} trials of {CALLS_PER_TRIAL} calls (each trial "
+             "in the record); spread: (best - worst) / best over the trials. % of peak: achieved over that peak, "
+             "shown for fp32 "
+             "arithmetic only (int8, bf16 and fp16 kernels have other ceilings). Published p50: the tutorial's "
+             "MiniLM-L6 figures on its CPU.",
              "Metric x100 as mean ± std over seeds (n < 3 shown as such)."]
+    if any(row["peak of"] == OLD_PEAK for row in rows):
+        notes.append(f"Peak of '{OLD_PEAK}': records written before peaks were per runtime keep the p50 of one "
+                     "run of torch's matmul, whichever runtime served the cell (ONNX Runtime rows included).")
+    notes.extend(filter(None, (_best_fp32_deploy(task, all_records) for task in sorted({t for t, _ in groups}))))
     if round_trip:
         notes.append("w rt err: int8-dynamic's weight round trip |w - s * (w_q - z)| over max |w| per Linear layer, "
                      "its max and its mean (mean over layers), computed with bench/quant/affine.py for the mapping "
