@@ -8,6 +8,7 @@ in one inference memory window: its peak is the deployable model's, not training
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +109,14 @@ def score_splits(artifact, cell, task, tokenizer, data_dir, prompt=None) -> tupl
     evaluator = task.evaluator
     for suffix, split in task.eval_splits.items():
         examples = load_examples(task, split, data_dir, limit, shuffle=False)
+        started = time.perf_counter()
         predictions = evaluator.predict(task, artifact, tokenizer, examples, cell, prompt=prompt, data_dir=data_dir)
+        wall = time.perf_counter() - started
         scores = task.score(predictions, [e.label for e in examples])
         metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
-        evaluated[split] = {"examples": len(examples), "limited": limit is not None}
+        # Batches are sorted by length (bench/data.py sorted_batches), so this is compute-bound throughput.
+        evaluated[split] = {"examples": len(examples), "limited": limit is not None, "wall_s": wall,
+                            "examples_per_s": len(examples) / wall if wall > 0 else None}
         if hasattr(evaluator, "transcript"):
             outputs[split] = evaluator.transcript(predictions)
     return metrics, evaluated, outputs or None

@@ -49,7 +49,8 @@ def test_full_ft_cell_of_every_task(task_name, fast_spec, tiny_glue_dir):
         assert {"accuracy_m", "accuracy_mm"} <= set(record["metrics"])
         assert set(record["evaluated"]) == {"dev_matched", "dev_mismatched"}
     for split, info in record["evaluated"].items():
-        assert info == {"examples": 8, "limited": False}, split
+        assert (info["examples"], info["limited"]) == (8, False), split
+        assert info["examples_per_s"] == pytest.approx(8 / info["wall_s"])
     assert record["task_meta"] == {"metric": task.metric, "higher_is_better": task.higher_is_better,
                                    "kind": task.kind}
     # Parameters: full fine-tuning trains everything.
