@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from bench.cell import LatencyPreset
+from bench.cli import speed
 from bench.cli.run import DEFAULT_RECORDS, cmd_run
 from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
@@ -233,6 +234,8 @@ def parser() -> argparse.ArgumentParser:
                    help="clean: only entries written more than DAYS days ago (default: every entry)")
     p.add_argument("--dry-run", action="store_true", help="clean: say what would be deleted, delete nothing")
     p.set_defaults(func=cmd_cache)
+
+    speed.add_parser(sub)
     return top
 
 

@@ -12,7 +12,7 @@ import platform
 
 # CPU features that decide whether int8/bf16 kernels are fast.
 CPU_FLAGS_OF_INTEREST = (
-    "avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+    "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16",
 )
 
 

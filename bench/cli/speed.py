@@ -1,0 +1,50 @@
+"""`bench speed train`: the harness's training step against HF Trainer's, in one run (bench/speed/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("speed", help="speed benchmarks against the tools a user would pick instead, side by side")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    t = kinds.add_parser("train", help="time per training step: the harness, HF Trainer grouped by length, "
+                                       "HF Trainer padded to max length (run_glue's default)")
+    t.add_argument("--task", default="glue-sst2")
+    t.add_argument("--model", default="minilm-l6")
+    t.add_argument("--train-limit", type=int, default=2000)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--max-seq-len", type=int, default=128)
+    t.add_argument("--threads", type=int, help="torch intra-op threads (default: the machine's)")
+    t.add_argument("--repeats", type=int, default=2, help="alternating repeats of every path (default 2)")
+    t.add_argument("--precision", default="fp32", help="comma-separated; bf16 adds the harness and the grouped "
+                                                       "Trainer under bf16 autocast (refused where not native)")
+    t.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
+    t.add_argument("--out", help="folder for train.json and train.md (default: print only)")
+    t.set_defaults(func=cmd_speed)
+
+
+def cmd_speed(args) -> int:
+    from bench.errors import UsageError
+    from bench.precision import require_native
+    from bench.registry import TASKS
+    from bench.speed.compare_training import compare, table, write
+    from bench.speed.train_paths import Setup
+
+    TASKS.get(args.task)  # a misspelt task fails here, with the closest name
+    precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
+    for precision in precisions:
+        if precision not in ("fp32", "bf16"):
+            raise UsageError(f"--precision: {precision!r} is not one of fp32, bf16")
+        if precision != "fp32":
+            require_native(precision, "cpu")
+    if args.repeats < 1 or args.train_limit < args.batch_size * 2:
+        raise UsageError("--repeats must be >= 1 and --train-limit at least two batches")
+    setup = Setup(task=args.task, model=args.model, data_dir=args.data_dir, train_limit=args.train_limit,
+                  batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
+    result = compare(setup, args.repeats, precisions)
+    print(table(result))
+    if args.out:
+        write(result, Path(args.out))
+        print(f"wrote {args.out}/train.json and train.md")
+    return 0

@@ -1,0 +1,99 @@
+"""`bench speed train`: the harness's training step against HF Trainer's, side by side.
+
+The paths alternate (harness, grouped Trainer, padded Trainer, then again) so that a slow
+minute of a shared machine lands on every path alike; each run is a fresh process. The
+result keeps every run's step timestamps, the machine and the setup, and the table gives
+each path's median time per step over its repeats and its ratio to the best Trainer path.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.speed.train_paths import PATHS, Setup
+
+RESULT_FILE = "train.json"
+TABLE_FILE = "train.md"
+TRAINER_PATHS = ("trainer-grouped", "trainer-padded")
+
+
+def run_once(path: str, precision: str, setup: Setup, timeout_s: float) -> dict:
+    """One path in a process of its own; its PathRun as a dict."""
+    command = [sys.executable, "-m", "bench.speed.train_paths", path, precision, json.dumps(asdict(setup))]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise BenchError(f"speed run {path} ({precision}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(setup: Setup, repeats: int, precisions: tuple[str, ...], timeout_s: float = 1800,
+            say=print) -> dict:
+    """Every path `repeats` times, alternating; bf16 (if asked) on the harness and the grouped Trainer."""
+    from bench.measure.hardware import cpu_info
+
+    plan = [(path, "fp32") for path in PATHS]
+    plan += [(path, p) for p in precisions if p != "fp32" for path in ("harness", "trainer-grouped")]
+    runs = []
+    for repeat in range(repeats):
+        for path, precision in plan:
+            say(f"repeat {repeat + 1}/{repeats}: {path} ({precision})")
+            run = run_once(path, precision, setup, timeout_s)
+            say(f"  {run['s_per_step']:.3f} s/step over {run['steps']} steps, loss {run['final_loss']:.4f}")
+            runs.append(dict(run, repeat=repeat))
+    return {"setup": asdict(setup), "repeats": repeats, "machine": cpu_info(), "runs": runs,
+            "summary": summarise(runs)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Per (path, precision): the median s/step over repeats; ratios to the best fp32 Trainer path."""
+    by_path: dict = {}
+    for run in runs:
+        by_path.setdefault(f"{run['path']} ({run['precision']})", []).append(run)
+    summary = {name: {"s_per_step": statistics.median(r["s_per_step"] for r in group),
+                      "s_per_step_runs": [r["s_per_step"] for r in group],
+                      "median_step_s": statistics.median(r["median_step_s"] for r in group),
+                      "final_loss": [r["final_loss"] for r in group],
+                      "padded_tokens": group[0]["padded_tokens"]}
+               for name, group in by_path.items()}
+    trainers = [summary[f"{p} (fp32)"]["s_per_step"] for p in TRAINER_PATHS if f"{p} (fp32)" in summary]
+    best = min(trainers) if trainers else None
+    fp32 = {run_name.split(" (")[0]: v["s_per_step"] for run_name, v in summary.items() if run_name.endswith("(fp32)")}
+    for name, values in summary.items():
+        values["vs_best_trainer"] = values["s_per_step"] / best if best else None
+        path = name.split(" (")[0]
+        values["speedup_vs_own_fp32"] = fp32[path] / values["s_per_step"] if path in fp32 else None
+    return summary
+
+
+def table(result: dict) -> str:
+    """Markdown: the setup, one row per path, and how to read the ratios."""
+    from tabulate import tabulate
+
+    setup, machine = result["setup"], result["machine"]
+    rows = [[name, f"{v['s_per_step']:.3f}", " / ".join(f"{s:.3f}" for s in v["s_per_step_runs"]),
+             f"{v['median_step_s']:.3f}", f"{v['vs_best_trainer']:.2f}x" if v["vs_best_trainer"] else "",
+             f"{v['speedup_vs_own_fp32']:.2f}x" if v["speedup_vs_own_fp32"] else "",
+             " / ".join(f"{x:.4f}" for x in v["final_loss"])]
+            for name, v in result["summary"].items()]
+    head = (f"Training step, side by side: {setup['model']} on {setup['task']}, {setup['train_limit']} examples, "
+            f"batch {setup['batch_size']}, 1 epoch, max length {setup['max_seq_len']}, seed {setup['seed']}, "
+            f"{setup['threads'] or 'default'} torch threads; {result['repeats']} alternating repeats, each a fresh "
+            f"process. Machine: {machine.get('model', '?')}, {machine.get('usable_cores', '?')} usable cores.\n\n")
+    body = tabulate(rows, headers=["path (precision)", "s/step (median)", "runs", "median step s",
+                                   "vs best fp32 Trainer", "vs own fp32", "final loss"], tablefmt="github")
+    foot = ("\n\ns/step: time per optimiser step after the first (whose warm-up is excluded on every path alike), "
+            "the median over repeats. 'vs best fp32 Trainer' < 1 is faster than the better of the two Trainer "
+            "settings measured in this same run.\n")
+    return head + body + foot
+
+
+def write(result: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RESULT_FILE).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (folder / TABLE_FILE).write_text(table(result), encoding="utf-8")

@@ -1,0 +1,62 @@
+"""`bench speed train`: each path trains the same examples with the same schedule, and the
+summary's ratios are read off the runs (not timed here: timings are the benchmark's business)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench.speed.compare_training import summarise, table
+from bench.speed.train_paths import Setup, _pad, run_path
+
+pytest.importorskip("torch")
+
+
+def a_run(path: str, precision: str, s_per_step: float, repeat: int = 0) -> dict:
+    return {"path": path, "precision": precision, "steps": 3, "step_ends_s": [1.0, 2.0, 3.0],
+            "s_per_step": s_per_step, "median_step_s": s_per_step, "final_loss": 0.5, "padded_tokens": None,
+            "repeat": repeat}
+
+
+def test_ratios_are_against_the_best_fp32_trainer_path():
+    runs = [a_run("harness", "fp32", 0.27), a_run("trainer-grouped", "fp32", 0.30), a_run("trainer-padded", "fp32", 0.60),
+            a_run("harness", "fp32", 0.29, 1), a_run("trainer-grouped", "fp32", 0.28, 1),
+            a_run("trainer-padded", "fp32", 0.62, 1), a_run("harness", "bf16", 0.14)]
+    summary = summarise(runs)
+    assert summary["harness (fp32)"]["s_per_step"] == pytest.approx(0.28)  # median of its repeats
+    assert summary["trainer-grouped (fp32)"]["s_per_step"] == pytest.approx(0.29)
+    assert summary["harness (fp32)"]["vs_best_trainer"] == pytest.approx(0.28 / 0.29)
+    assert summary["trainer-padded (fp32)"]["vs_best_trainer"] == pytest.approx(0.61 / 0.29)
+    assert summary["harness (bf16)"]["speedup_vs_own_fp32"] == pytest.approx(0.28 / 0.14)
+    text = table({"setup": dataclasses.asdict(Setup("glue-sst2", "minilm-l6", None, 2000, 32, 128, 2)), "repeats": 2,
+                  "machine": {"model": "x", "usable_cores": 2}, "summary": summary})
+    assert "| harness (bf16)" in text and "2.00x" in text and "0.97x" in text
+
+
+def test_run_glue_padding_pads_every_example_to_the_maximum_length():
+    padded = _pad({"input_ids": [101, 7, 102], "token_type_ids": [0, 0, 0], "attention_mask": [1, 1, 1], "labels": 1},
+                  6, pad_id=0)
+    assert padded == {"input_ids": [101, 7, 102, 0, 0, 0], "attention_mask": [1, 1, 1, 0, 0, 0],
+                      "token_type_ids": [0, 0, 0, 0, 0, 0], "labels": 1}
+
+
+@pytest.mark.parametrize("path", ["harness", "trainer-grouped", "trainer-padded"])
+def test_every_path_trains_one_epoch_of_the_same_batches(path, tiny_model_dir, tiny_glue_dir):
+    setup = Setup(task="glue-sst2", model=str(tiny_model_dir), data_dir=str(tiny_glue_dir), train_limit=16,
+                  batch_size=4, max_seq_len=32, threads=None)
+    run = run_path(path, setup)
+    assert run.steps == 4 == len(run.step_ends_s)  # 16 examples, batch 4, one epoch: every path alike
+    assert run.step_ends_s == sorted(run.step_ends_s) and run.s_per_step > 0
+    assert run.final_loss == run.final_loss  # a number
+    if path == "trainer-padded":
+        assert run.padded_tokens == 16 * 32
+
+
+def test_bad_arguments_are_refused_before_any_run(capsys):
+    from bench.cli import main
+
+    assert main(["speed", "train", "--precision", "fp8"]) == 2
+    assert "'fp8' is not one of fp32, bf16" in capsys.readouterr().err
+    assert main(["speed", "train", "--task", "glue-sst3"]) == 2
+    assert "glue-sst2" in capsys.readouterr().err
