@@ -60,3 +60,17 @@ def test_bad_arguments_are_refused_before_any_run(capsys):
     assert "'fp8' is not one of fp32, bf16" in capsys.readouterr().err
     assert main(["speed", "train", "--task", "glue-sst3"]) == 2
     assert "glue-sst2" in capsys.readouterr().err
+
+
+def test_latency_rules_side_by_side_on_a_tiny_model(tiny_model_dir):
+    from bench.speed.compare_latency import compare_rules, table
+
+    result = compare_rules(str(tiny_model_dir), "glue-sst2", repeats=2, batch_sizes=(1,), say=lambda line: None)
+    assert [(r["rule"], r["repeat"]) for r in result["runs"]] == [("fixed", 0), ("default", 0), ("default", 1),
+                                                                    ("fixed", 1)]  # alternating order
+    fixed, adaptive = result["summary"]["fixed"], result["summary"]["default"]
+    assert fixed["shapes"]["b1_s128"]["n"] >= 50  # fixed: >= 50 calls and >= 2 s
+    assert all(r["shapes"]["b1_s128"]["stopped_by"] in ("interval", "time_cap")
+               for r in result["runs"] if r["rule"] == "default")
+    assert adaptive["time_vs_first"] == pytest.approx(adaptive["wall_s"] / fixed["wall_s"])
+    assert "| default | b1_s128" in table(result)

@@ -1,4 +1,5 @@
-"""`bench speed train`: the harness's training step against HF Trainer's, in one run (bench/speed/)."""
+"""`bench speed train|latency`: the harness against the tools a user would pick instead, and its
+latency rules against each other, side by side in one run (bench/speed/)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def add_parser(sub) -> None:
     t.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
     t.add_argument("--out", help="folder for train.json and train.md (default: print only)")
     t.set_defaults(func=cmd_speed)
+
+    lat = kinds.add_parser("latency", help="a cell's latency measurement phase under the fixed rule and the "
+                                           "adaptive default: time spent and the p50's interval, side by side")
+    lat.add_argument("--task", default="glue-sst2", help="the task whose head the model gets")
+    lat.add_argument("--model", default="minilm-l6")
+    lat.add_argument("--repeats", type=int, default=3)
+    lat.add_argument("--threads", type=int, help="torch intra-op threads (default: the machine's)")
+    lat.add_argument("--batch-sizes", default="1,32")
+    lat.add_argument("--out", help="folder for latency.json and latency.md (default: print only)")
+    lat.set_defaults(func=cmd_speed_latency)
 
 
 def cmd_speed(args) -> int:
@@ -47,4 +58,24 @@ def cmd_speed(args) -> int:
     if args.out:
         write(result, Path(args.out))
         print(f"wrote {args.out}/train.json and train.md")
+    return 0
+
+
+def cmd_speed_latency(args) -> int:
+    from bench.errors import UsageError
+    from bench.registry import TASKS
+    from bench.speed.compare_latency import compare_rules, table, write
+
+    TASKS.get(args.task)
+    try:
+        batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        raise UsageError(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}") from None
+    if args.repeats < 1 or min(batch_sizes) < 1:
+        raise UsageError("--repeats and every batch size must be at least 1")
+    result = compare_rules(args.model, args.task, args.repeats, batch_sizes=batch_sizes, threads=args.threads)
+    print(table(result))
+    if args.out:
+        write(result, Path(args.out))
+        print(f"wrote {args.out}/latency.json and latency.md")
     return 0
