@@ -85,14 +85,13 @@ def _summary(path: str, precision: str, begin: float, ends: list[float], loss: f
 
 
 def _harness(model, tokenizer, features, setup: Setup, precision: str) -> PathRun:
-    import transformers
-
     from bench.cell import Budget
     from bench.data import length_grouped_batches
+    from bench.runner import seed_everything
     from bench.train import train
     from methods.full_ft import FullFTOptions
 
-    transformers.enable_full_determinism(setup.seed, warn_only=True)  # as every accuracy cell runs
+    seed_everything(setup.seed, deterministic=True)  # as every accuracy cell runs
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     budget = Budget(train_limit=setup.train_limit, epochs=1, batch_size=setup.batch_size, max_seq_len=setup.max_seq_len)
