@@ -208,10 +208,15 @@ def parser() -> argparse.ArgumentParser:
                                                  "(with --all: DIR/FOLDER/NAME.*)")
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser("compare", help="compare two records directories; exit 1 on a regression")
+    p = sub.add_parser("compare", help="compare two records directories; exit 1 on a regression",
+                       description="Deterministic quantities must match; a timing regressed when the whole 95% "
+                                   "bootstrap interval of its p50 ratio NEW/BASE lies above --latency-threshold. "
+                                   "Records from different machines compare timings only normalised by each "
+                                   "record's matmul peak (a warning, not a failure), or not at all.")
     p.add_argument("base")
     p.add_argument("new")
-    p.add_argument("--latency-threshold", type=float, default=1.10, help="p50 ratio above which latency regressed")
+    p.add_argument("--latency-threshold", type=float, default=1.10,
+                   help="p50 ratio NEW/BASE that the whole 95%% interval must exceed for a latency regression")
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
     p.set_defaults(func=cmd_compare)
