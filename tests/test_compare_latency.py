@@ -180,7 +180,7 @@ def test_a_normalised_slowdown_is_a_warning_not_a_failure(tmp_path, capsys):
     code, out = compared(tmp_path, capsys, [base], [slower])
     row = latency_row(out)
     assert code == 0 and row.rstrip(" |").endswith("warning") and "significantly slower" in row
-    assert out.splitlines()[-1].startswith("ok:") and out.splitlines()[-1].endswith("1 latency warning(s)")
+    assert out.splitlines()[-1].startswith("ok:") and out.splitlines()[-1].endswith("1 warning(s)")
 
 
 def test_threads_and_cpu_flags_are_part_of_the_fingerprint(tmp_path, capsys):
@@ -234,3 +234,15 @@ def test_generation_cells_compare_first_token_and_decode_time(tmp_path, capsys):
     assert "REGRESSION" in decode and interval(decode)[0] == pytest.approx(1.25, abs=1e-3)  # 10 -> 12.5 ms/token
     assert "x1.000 p50 only" in rows["generation.decode_b32.ms_per_token"]
     assert code == 1
+
+
+def test_a_fixed_seed_metric_change_fails_on_one_machine_and_warns_across_two(tmp_path, capsys):
+    samples = draw(3)
+    base = timed(samples)
+    worse = copy.deepcopy(base)
+    worse["metrics"] = {name: value - 0.01 for name, value in base["metrics"].items()}
+    code, out = compared(tmp_path / "same", capsys, [base], [worse])
+    assert code == 1 and "REGRESSION" in next(line for line in out.splitlines() if "metrics." in line)
+    code, out = compared(tmp_path / "other", capsys, [base], [on_machine(copy.deepcopy(worse), cpu="Other CPU 1")])
+    row = next(line for line in out.splitlines() if "metrics." in line)
+    assert code == 0 and "(other machine)" in row and row.rstrip(" |").endswith("warning"), out
