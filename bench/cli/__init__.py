@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 
 from bench.cell import LatencyPreset
-from bench.cli import speed
+from bench.cli import baseline, speed
 from bench.cli.run import DEFAULT_RECORDS, cmd_run
 from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
@@ -241,6 +241,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cache)
 
     speed.add_parser(sub)
+    baseline.add_parser(sub)
     return top
 
 

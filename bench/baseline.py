@@ -1,0 +1,88 @@
+"""`bench baseline check|update`: the regression check CI runs against committed baseline records.
+
+The baseline is a results folder whose spec is a few real cells (results/regression/). `check`
+runs them afresh, with an empty cache so that training, export and timing all happen again,
+into a temporary folder, and holds the new records against the committed ones with `bench
+compare` (bench/compare.py: deterministic quantities exactly, latency by its bootstrap interval
+and the machine fingerprint). `update` runs them the same way and replaces the committed
+records only when every cell succeeded, so a failed run never leaves half a baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.errors import BenchError, UsageError
+
+DEFAULT_PRESET = "regression"
+
+
+def baseline_records(preset: str) -> Path:
+    from bench.spec import preset_path
+
+    return preset_path(preset).parent / "records"
+
+
+def data_missing(data_dir: str | None) -> str | None:
+    """Why the check cannot run here (no data), or None."""
+    if not data_dir:
+        return "no data folder: set BENCH_DATA_DIR (or --data-dir) to the GLUE data"
+    if not Path(data_dir).is_dir():
+        return f"data folder {data_dir} does not exist"
+    return None
+
+
+def run_afresh(preset: str, records: Path, data_dir: str, timeout: float | None) -> int:
+    """`bench run --preset` into `records` with a cache of its own (nothing reused); its exit status."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-cache-") as cache:
+        command = [sys.executable, "-m", "bench", "run", "--preset", preset, "--records", str(records),
+                   "--data-dir", str(data_dir), "--quiet"]
+        if timeout:
+            command += ["--timeout", str(timeout)]
+        return subprocess.run(command, env=dict(os.environ, BENCH_CACHE=cache)).returncode
+
+
+def check(preset: str, data_dir: str | None, timeout: float | None = None, say=print) -> int:
+    """0 when NEW matches the baseline (or the check cannot run here, said so), 1 on a regression."""
+    from bench.compare import compare, render
+
+    baseline = baseline_records(preset)
+    if not any(baseline.glob("*.json")):
+        raise UsageError(f"no baseline records in {baseline}: run `bench baseline update` and commit them")
+    reason = data_missing(data_dir)
+    if reason:
+        say(f"bench baseline check: skipped, {reason}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        status = run_afresh(preset, Path(tmp) / "records", data_dir, timeout)
+        result = compare(baseline, Path(tmp) / "records")
+        say(render(result))
+    if status != 0 and not result.failed:
+        raise BenchError(f"a cell of preset {preset} failed (bench run exit status {status})")
+    return 1 if result.failed else 0
+
+
+def update(preset: str, data_dir: str | None, timeout: float | None = None, say=print) -> int:
+    """Run the preset afresh and make its records the baseline, only if every cell succeeded."""
+    reason = data_missing(data_dir)
+    if reason:
+        raise UsageError(f"cannot update the baseline: {reason}")
+    baseline = baseline_records(preset)
+    staging = Path(tempfile.mkdtemp(prefix=".baseline-", dir=baseline.parent))
+    try:
+        status = run_afresh(preset, staging / "records", data_dir, timeout)
+        if status != 0:
+            raise BenchError(f"bench run exit status {status}: the baseline in {baseline} is left as it was")
+        old = staging / "previous"
+        if baseline.exists():
+            baseline.rename(old)
+        (staging / "records").rename(baseline)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    say(f"baseline updated: {len(list(baseline.glob('*.json')))} record(s) in {baseline}; commit them")
+    return 0
