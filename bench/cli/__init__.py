@@ -122,6 +122,15 @@ def cmd_compare(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_compare_benchmarks(args) -> int:
+    from bench.comparison.pytest_benchmarks import compare_runs, load, render
+
+    base, new = load(args.base), load(args.new)
+    text, failed = render(base, new, compare_runs(base, new, args.threshold))
+    print(text)
+    return 1 if failed else 0
+
+
 def cmd_report(args) -> int:
     from bench.reporting.page import write_report
 
@@ -220,6 +229,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("compare-benchmarks", help="compare two pytest-benchmark JSON files of tests/benchmarks "
+                                                  "(the harness's hot paths); exit 1 on a regression")
+    p.add_argument("base")
+    p.add_argument("new")
+    p.add_argument("--threshold", type=float, default=1.10,
+                   help="median-time ratio the whole 95%% interval must exceed to be a regression")
+    p.set_defaults(func=cmd_compare_benchmarks)
 
     p = sub.add_parser("report", help="one self-contained HTML page of a records folder: Pareto plots, latency "
                                       "distributions, tables, provenance (and a diff against --base)")
