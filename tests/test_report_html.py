@@ -163,3 +163,18 @@ def test_bad_paths_exit_2_with_one_line(tmp_path, capsys, case, message):
     assert main(["report", str(folder), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_report_all_writes_each_results_folder_its_plots(tmp_path, capsys, monkeypatch):
+    results = tmp_path / "results"
+    write_records(results / "glue" / "records", glue_records())
+    (results / "empty" / "records").mkdir(parents=True)  # a spec not run yet: no plots, no folder
+    (results / "glue" / "plots").mkdir()
+    (results / "glue" / "plots" / "stale.png").write_bytes(b"old")  # a plot of an earlier run goes
+    monkeypatch.setenv("BENCH_RESULTS", str(results))
+    assert main(["report", "--all"]) == 0
+    assert capsys.readouterr().out == "results/glue/plots: 2 plot(s)\n"
+    pngs = sorted(p.name for p in (results / "glue" / "plots").iterdir())
+    assert len(pngs) == 2 and "stale.png" not in pngs and all(name.endswith(".png") for name in pngs)
+    assert not (results / "empty" / "plots").exists()
+    assert main(["report"]) == 2 and "RECORDS_DIR, or --all" in capsys.readouterr().err

@@ -132,7 +132,18 @@ def cmd_compare_benchmarks(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from bench.reporting.page import write_report
+    from bench.reporting.page import write_folder_plots, write_report
+
+    if args.all:
+        from bench.spec import results_dir
+
+        if args.records or args.base or args.plots:
+            raise UsageError("--all writes every results folder's plots; give no RECORDS_DIR, --base or --plots")
+        for folder, count in write_folder_plots(results_dir()):
+            print(f"results/{folder}/plots: {count} plot(s)")
+        return 0
+    if not args.records:
+        raise UsageError("give a RECORDS_DIR, or --all for every results folder's plots")
 
     report = write_report(args.records, args.output, args.base, args.plots)
     where = f"; PNGs in {args.plots}" if args.plots else ""
@@ -240,8 +251,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="one self-contained HTML page of a records folder: Pareto plots, latency "
                                       "distributions, tables, provenance (and a diff against --base)")
-    p.add_argument("records", metavar="RECORDS_DIR")
+    p.add_argument("records", metavar="RECORDS_DIR", nargs="?")
     p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    p.add_argument("--all", action="store_true", help="instead: every results folder's plots as PNGs in "
+                                                      "results/FOLDER/plots (what the README shows)")
     p.add_argument("--base", metavar="BASE_RECORDS_DIR", help="add bench compare BASE RECORDS_DIR as a section")
     p.add_argument("--plots", metavar="DIR", help="also write each plot as DIR/<plot>.png")
     p.set_defaults(func=cmd_report)

@@ -153,3 +153,22 @@ def write_report(records_dir, out, base_dir=None, plots_dir=None) -> Report:
         for name, data in report.plots.items():
             (plots_dir / name).write_bytes(data)
     return report
+
+
+def write_folder_plots(results_root: Path) -> list[tuple[str, int]]:
+    """Every results folder's plots as PNGs in FOLDER/plots (old ones replaced): (folder, count)."""
+    written = []
+    for records in sorted(Path(results_root).glob("*/records")):
+        if not any(records.glob("*.json")):
+            continue
+        plots = records.parent / "plots"
+        report = build_report(records, None)
+        for stale in plots.glob("*.png"):
+            stale.unlink()
+        if report.plots:
+            plots.mkdir(exist_ok=True)
+        for name, data in report.plots.items():
+            (plots / name).write_bytes(data)
+        written.append((records.parent.name, len(report.plots)))
+    return written
+
