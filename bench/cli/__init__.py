@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 
 from bench.cell import LatencyPreset
-from bench.cli import baseline, speed
+from bench.cli import ab, baseline, speed
 from bench.cli.run import DEFAULT_RECORDS, cmd_run
 from bench.errors import INTERRUPTED, BenchError, UsageError, abridge
 
@@ -272,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
 
     speed.add_parser(sub)
     baseline.add_parser(sub)
+    ab.add_parser(sub)
     return top
 
 

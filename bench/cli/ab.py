@@ -1,0 +1,59 @@
+"""`bench ab`: BASE and NEW timed interleaved in one run (bench/comparison/ab.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ab", help="time a spec's cells under two environments or revisions, interleaved in one "
+                                  "run; exit 1 on a significant slowdown")
+    p.add_argument("--spec", help="the cells (architecture-only: random weights, the chain applied)")
+    p.add_argument("--preset", help="or a results folder's spec")
+    p.add_argument("--base-rev", help="git revision of this checkout for BASE (a temporary worktree)")
+    p.add_argument("--base-dir", help="or a checkout for BASE's code (default: this checkout)")
+    p.add_argument("--base-python", default=sys.executable, help="BASE's interpreter (another virtualenv)")
+    p.add_argument("--new-dir", help="NEW's code (default: this checkout)")
+    p.add_argument("--new-python", default=sys.executable, help="NEW's interpreter")
+    p.add_argument("--rounds", type=int, default=10, help="alternating rounds per shape (default 10)")
+    p.add_argument("--calls", type=int, default=10, help="timed calls per side per round (default 10)")
+    p.add_argument("--threshold", type=float, default=1.10)
+    p.set_defaults(func=cmd_ab)
+
+
+def cmd_ab(args) -> int:
+    import contextlib
+    import subprocess
+    import tempfile
+
+    from bench.comparison.ab import Side, ab_compare, render
+    from bench.errors import UsageError
+    from bench.spec import expand, preset_path
+    from bench.spec_file import load_spec_file
+
+    if bool(args.spec) == bool(args.preset):
+        raise UsageError("give the cells with --spec FILE or --preset NAME (one of them)")
+    if args.base_rev and args.base_dir:
+        raise UsageError("give --base-rev or --base-dir, not both")
+    if args.rounds < 2 or args.calls < 3:
+        raise UsageError("--rounds must be at least 2 and --calls at least 3")
+    cells = expand(load_spec_file(args.spec or preset_path(args.preset)))
+    checkout = str(Path(__file__).resolve().parents[2])
+    with contextlib.ExitStack() as stack:
+        base_dir = args.base_dir or checkout
+        if args.base_rev:
+            base_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ab-base-"))
+            added = subprocess.run(["git", "-C", checkout, "worktree", "add", "--detach", base_dir, args.base_rev],
+                                   capture_output=True, text=True)
+            if added.returncode != 0:
+                raise UsageError(f"--base-rev {args.base_rev}: {added.stderr.strip()}")
+            stack.callback(subprocess.run, ["git", "-C", checkout, "worktree", "remove", "--force", base_dir],
+                           capture_output=True)
+        base = Side("BASE", args.base_python, str(Path(base_dir).resolve()))
+        new = Side("NEW", args.new_python, str(Path(args.new_dir or checkout).resolve()))
+        pairs = [(f"{c.task} | {c.model} | {c.chain_label}", c, c) for c in cells]
+        results = ab_compare(pairs, base, new, rounds=args.rounds, calls=args.calls, threshold=args.threshold)
+    text, failed = render(results, base, new, args.threshold)
+    print(text)
+    return 1 if failed else 0

@@ -1,0 +1,136 @@
+"""`bench ab`: BASE and NEW measured interleaved in one run, so machine drift cannot pass for a change.
+
+Comparing two records directories holds runs made at different times against each other: a
+neighbour that slowed the machine during one run shows as a regression. Here each side is a
+long-lived worker process (bench/comparison/ab_worker.py) with its own interpreter and code
+(another virtual environment, or a worktree of another revision), holding the cells' models
+built once; the driver asks the two workers for a round of timed calls in turn, alternating
+which goes first (the scheme of asv's `continuous`), and pools each side's samples per shape.
+Only one worker computes at a time. The decision is `bench compare`'s: a regression when the
+whole bootstrap interval of p50(NEW)/p50(BASE) lies above the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.comparison.bootstrap import median_ratio_interval
+from bench.errors import BenchError
+
+WORKER = Path(__file__).with_name("ab_worker.py")
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # "BASE" or "NEW"
+    python: str
+    code_dir: str
+
+
+class Worker:
+    """A side's worker process, spoken to one JSON line at a time."""
+
+    def __init__(self, side: Side):
+        self.side = side
+        self.process = subprocess.Popen([side.python, str(WORKER), side.code_dir], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        cwd=side.code_dir)
+
+    def ask(self, **command) -> dict:
+        try:
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            line = ""
+        else:
+            line = self.process.stdout.readline()
+        if not line:
+            raise BenchError(f"{self.side.name} worker ({self.side.python}, {self.side.code_dir}) exited")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise BenchError(f"{self.side.name} ({self.side.code_dir}): {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, ValueError, subprocess.TimeoutExpired):  # ValueError: stdin already closed
+            self.process.kill()
+
+
+@dataclass(frozen=True)
+class AbResult:
+    cell: str
+    shape: str
+    base_p50: float
+    new_p50: float
+    ratio: float
+    low: float
+    high: float
+    samples: int  # per side
+    regression: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.regression:
+            return "significantly slower"
+        return "significantly faster" if self.high < 1 else "no significant change"
+
+
+def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 10, calls: int = 10, warmup: int = 3,
+               threshold: float = 1.10, say=print) -> list[AbResult]:
+    """For each (label, base cell, new cell): both sides time each of the cell's shapes in
+    `rounds` alternating rounds of `calls` calls; the pooled samples give the ratio's interval."""
+    workers = {side.name: Worker(side) for side in (base, new)}
+    try:
+        results = []
+        for label, base_cell, new_cell in pairs:
+            keys = {"BASE": workers["BASE"].ask(cmd="load", cell=base_cell.to_dict())["key"],
+                    "NEW": workers["NEW"].ask(cmd="load", cell=new_cell.to_dict())["key"]}
+            for batch in base_cell.measure.batch_sizes:
+                samples = {"BASE": [], "NEW": []}
+                for round_index in range(rounds):
+                    order = ("BASE", "NEW") if round_index % 2 == 0 else ("NEW", "BASE")
+                    for name in order:
+                        samples[name] += workers[name].ask(cmd="time", key=keys[name], batch=batch,
+                                                           seq=base_cell.measure.seq_len, calls=calls,
+                                                           warmup=warmup)["samples_ms"]
+                results.append(_decide(label, f"b{batch}_s{base_cell.measure.seq_len}", samples, threshold))
+                say(f"{label} {results[-1].shape}: x{results[-1].ratio:.3f} "
+                    f"[{results[-1].low:.3f}, {results[-1].high:.3f}] {results[-1].verdict}")
+        return results
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+def _decide(label: str, shape: str, samples: dict, threshold: float) -> AbResult:
+    import statistics
+
+    interval = median_ratio_interval(samples["BASE"], samples["NEW"])
+    if interval is None:
+        raise BenchError(f"{label} {shape}: too few samples for an interval (raise --rounds or --calls)")
+    return AbResult(label, shape, statistics.median(samples["BASE"]), statistics.median(samples["NEW"]),
+                    interval.ratio, interval.low, interval.high, len(samples["BASE"]), interval.above(threshold))
+
+
+def render(results: list[AbResult], base: Side, new: Side, threshold: float) -> tuple[str, bool]:
+    from tabulate import tabulate
+
+    rows = [[r.cell.replace("|", "\\|"), r.shape, f"{r.base_p50:.3f}", f"{r.new_p50:.3f}",
+             f"x{r.ratio:.3f} [95% CI {r.low:.3f}, {r.high:.3f}]", r.samples, r.verdict,
+             "REGRESSION" if r.regression else "ok"] for r in results]
+    regressions = sum(r.regression for r in results)
+    text = "\n".join([
+        f"BASE: {base.python} on {base.code_dir}\nNEW:  {new.python} on {new.code_dir}",
+        tabulate(rows, headers=["cell", "shape", "base p50 ms", "new p50 ms", "ratio", "samples per side",
+                                "change", "verdict"], tablefmt="github"),
+        f"{'FAIL' if regressions else 'ok'}: {regressions} regression(s) over {len(results)} timing(s); "
+        f"interleaved rounds, regression when the whole interval is above x{threshold:.2f}",
+    ])
+    return text, bool(regressions)
