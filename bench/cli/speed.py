@@ -39,7 +39,8 @@ def cmd_speed(args) -> int:
     from bench.errors import UsageError
     from bench.precision import require_native
     from bench.registry import TASKS
-    from bench.speed.compare_training import compare, table, write
+    from bench.speed.compare_training import STEM, compare, table
+    from bench.speed.result_files import write
     from bench.speed.train_paths import Setup
 
     TASKS.get(args.task)  # a misspelt task fails here, with the closest name
@@ -56,15 +57,15 @@ def cmd_speed(args) -> int:
     result = compare(setup, args.repeats, precisions)
     print(table(result))
     if args.out:
-        write(result, Path(args.out))
-        print(f"wrote {args.out}/train.json and train.md")
+        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
     return 0
 
 
 def cmd_speed_latency(args) -> int:
     from bench.errors import UsageError
     from bench.registry import TASKS
-    from bench.speed.compare_latency import compare_rules, table, write
+    from bench.speed.compare_latency import STEM, compare_rules, table
+    from bench.speed.result_files import write
 
     TASKS.get(args.task)
     try:
@@ -76,6 +77,5 @@ def cmd_speed_latency(args) -> int:
     result = compare_rules(args.model, args.task, args.repeats, batch_sizes=batch_sizes, threads=args.threads)
     print(table(result))
     if args.out:
-        write(result, Path(args.out))
-        print(f"wrote {args.out}/latency.json and latency.md")
+        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
     return 0

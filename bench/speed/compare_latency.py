@@ -8,13 +8,12 @@ and shape the phase's wall time, the calls made, and the half-width of the p50's
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from pathlib import Path
 
-RESULT_FILE = "latency.json"
-TABLE_FILE = "latency.md"
+from bench.speed.result_files import machine_text
+
+STEM = "latency"  # latency.json and latency.md (bench/speed/result_files.py)
 
 
 def compare_rules(model: str, task: str, repeats: int, rules=("fixed", "default"), batch_sizes=(1, 32),
@@ -87,9 +86,7 @@ def table(result: dict) -> str:
                          f"{values['wall_s']:.1f}", f"{values['time_vs_first']:.2f}x"])
     shapes = ", ".join(f"b{b}_s{setup['seq_len']}" for b in setup["batch_sizes"])
     head = (f"Latency measurement phase, side by side: {setup['model']} ({setup['task']} head), fp32 eager, shapes "
-            f"{shapes}, {setup['repeats']} alternating "
-            f"repeats in one process. Machine: {machine.get('model', '?')}, {machine.get('usable_cores', '?')} usable "
-            f"cores.\n\n")
+            f"{shapes}, {setup['repeats']} alternating repeats in one process. {machine_text(machine)}\n\n")
     body = tabulate(rows, headers=["rule", "shape", "p50 ms", "calls (median)", "p50 95% interval (median)",
                                    "interval per repeat, %", "phase s (median)", "phase time vs fixed"],
                     tablefmt="github")
@@ -97,9 +94,3 @@ def table(result: dict) -> str:
             "default: warm-up 10, then until the p50's 95% order-statistic interval is within +-2% (>= 10 calls "
             "and 0.2 s, at most 10 s per shape). The interval is the larger side's distance from the p50.\n")
     return head + body + foot
-
-
-def write(result: dict, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RESULT_FILE).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (folder / TABLE_FILE).write_text(table(result), encoding="utf-8")

@@ -13,13 +13,12 @@ import statistics
 import subprocess
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 from bench.errors import BenchError
+from bench.speed.result_files import machine_text
 from bench.speed.train_paths import PATHS, Setup
 
-RESULT_FILE = "train.json"
-TABLE_FILE = "train.md"
+STEM = "train"  # train.json and train.md (bench/speed/result_files.py)
 TRAINER_PATHS = ("trainer-grouped", "trainer-padded")
 
 
@@ -84,16 +83,10 @@ def table(result: dict) -> str:
     head = (f"Training step, side by side: {setup['model']} on {setup['task']}, {setup['train_limit']} examples, "
             f"batch {setup['batch_size']}, 1 epoch, max length {setup['max_seq_len']}, seed {setup['seed']}, "
             f"{setup['threads'] or 'default'} torch threads; {result['repeats']} alternating repeats, each a fresh "
-            f"process. Machine: {machine.get('model', '?')}, {machine.get('usable_cores', '?')} usable cores.\n\n")
+            f"process. {machine_text(machine)}\n\n")
     body = tabulate(rows, headers=["path (precision)", "s/step (median)", "runs", "median step s",
                                    "vs best fp32 Trainer", "vs own fp32", "final loss"], tablefmt="github")
     foot = ("\n\ns/step: time per optimiser step after the first (whose warm-up is excluded on every path alike), "
             "the median over repeats. 'vs best fp32 Trainer' < 1 is faster than the better of the two Trainer "
             "settings measured in this same run.\n")
     return head + body + foot
-
-
-def write(result: dict, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / RESULT_FILE).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (folder / TABLE_FILE).write_text(table(result), encoding="utf-8")
