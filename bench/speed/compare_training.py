@@ -85,8 +85,9 @@ def table(result: dict) -> str:
             f"{setup['threads'] or 'default'} torch threads; {result['repeats']} alternating repeats, each a fresh "
             f"process. {machine_text(machine)}\n\n")
     body = tabulate(rows, headers=["path (precision)", "s/step (median)", "runs", "median step s",
-                                   "vs best fp32 Trainer", "vs own fp32", "final loss"], tablefmt="github")
+                                   "vs best fp32 Trainer", "vs own fp32", "loss"], tablefmt="github")
     foot = ("\n\ns/step: time per optimiser step after the first (whose warm-up is excluded on every path alike), "
             "the median over repeats. 'vs best fp32 Trainer' < 1 is faster than the better of the two Trainer "
-            "settings measured in this same run.\n")
+            "settings measured in this same run. loss: the harness's last step's, Trainer's mean over its steps "
+            "(what each reports; the batches come in different orders, so the values are not a parity check).\n")
     return head + body + foot
