@@ -49,6 +49,8 @@ class Setup:
 
 def load(setup: Setup):
     """The model with its head, its tokenizer and the training features, as a cell prepares them."""
+    import transformers
+
     from bench.inference import load_examples
     from bench.measure.threads import set_threads
     from bench.modeling.load import load_model, load_tokenizer, resolve
@@ -57,6 +59,7 @@ def load(setup: Setup):
     from bench.task import data_dir_from_env
 
     set_threads(setup.threads)
+    transformers.set_seed(setup.seed)  # the task head's random init is the same on every path and run
     task = TASKS.get(setup.task).obj
     examples = load_examples(task, task.train_split, data_dir_from_env(setup.data_dir), setup.train_limit, shuffle=True)
     source = resolve(setup.model)
