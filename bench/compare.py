@@ -28,6 +28,7 @@ class Thresholds:
     latency_ratio: float = 1.10  # the bound a timing's whole 95% interval must pass to be a regression
     memory_growth: float = 0.05
     metric_drop: float = 0.0  # fixed-seed CPU cells are deterministic: any drop is a regression
+    calibrate: bool = False  # normalise latency by the matmul peaks on one machine too (bench/comparison/latency.py)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _compare_pair(base: Record, new: Record, limits: Thresholds) -> tuple[list[D
             out.append(Difference(cell, f"metrics.{name}", b, n, f"{n - b:+.4f} (other machine)", False, WARNING))
             continue
         out.append(Difference(cell, f"metrics.{name}", b, n, f"{n - b:+.4f}", drop > limits.metric_drop))
-    timed, notes = latency_differences(cell, base, new, limits.latency_ratio)
+    timed, notes = latency_differences(cell, base, new, limits.latency_ratio, limits.calibrate)
     out += timed
     for name in MEMORY:
         b, n = base.memory.get(name), new.memory.get(name)

@@ -116,7 +116,7 @@ def cmd_compare(args) -> int:
     from bench.compare import Thresholds, compare, render
 
     limits = Thresholds(latency_ratio=args.latency_threshold, memory_growth=args.memory_threshold,
-                        metric_drop=args.metric_tolerance)
+                        metric_drop=args.metric_tolerance, calibrate=args.calibrate)
     result = compare(args.base, args.new, limits)
     print(render(result))
     return 1 if result.failed else 0
@@ -239,6 +239,8 @@ def parser() -> argparse.ArgumentParser:
                    help="p50 ratio NEW/BASE that the whole 95%% interval must exceed for a latency regression")
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
+    p.add_argument("--calibrate", action="store_true", help="normalise latency by each record's matmul peak on one "
+                                                            "machine too (a busy machine slows both alike)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("compare-benchmarks", help="compare two pytest-benchmark JSON files of tests/benchmarks "

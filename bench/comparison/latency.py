@@ -10,6 +10,11 @@ own process (ms x GFLOP/s: a machine twice as fast halves the time and doubles t
 both records have one. That is only a first-order correction (memory-bound kernels do not scale
 with the GEMM peak), so a slowdown seen this way is a warning, not a failure. Without both
 peaks the timings are not compared, and the note says what differs.
+
+Calibrated (`calibrate`, what `bench baseline check` uses): on the same machine too, each
+record's times are normalised by its own process's matmul peak when both have one. A CI
+machine busy with other jobs slows the cell and its peak alike, which a bare ratio would call
+a regression; on one machine a slowdown seen so still fails the check.
 """
 
 from __future__ import annotations
@@ -32,13 +37,20 @@ class Footing:
 
     scale: float = 1.0  # peak(NEW) / peak(BASE) when normalised
     normalised: bool = False
+    failing: bool = False  # a normalised slowdown fails (one machine, calibrated) rather than warns
     refused: bool = False
     note: str | None = None
 
 
-def footing(base: Record, new: Record) -> Footing:
-    """Direct when the machines match, normalised by both matmul peaks when they do not, else refused."""
+def footing(base: Record, new: Record, calibrate: bool = False) -> Footing:
+    """Direct when the machines match, normalised by both matmul peaks when they do not (or when
+    asked to `calibrate`), else refused."""
     differs = machine_differences(base, new)
+    if not differs and calibrate and matmul_peak(base) and matmul_peak(new):
+        (base_peak, kind), (new_peak, _) = matmul_peak(base), matmul_peak(new)
+        return Footing(scale=new_peak / base_peak, normalised=True, failing=True,
+                       note=f"latency calibrated by each record's fp32 matmul peak measured in its own process "
+                            f"(time x GFLOP/s; {kind}), so load from other jobs cancels out")
     if not differs:
         libraries = library_differences(base, new)
         if not libraries:
@@ -76,18 +88,19 @@ def _judge(cell: str, quantity: str, base: Timing, new: Timing, threshold: float
         change = f"x{ratio:.3f} [95% CI {low:.3f}, {high:.3f}] {reading}"
     if ground.normalised:
         change += f", normalised (raw x{raw:.3f})"
-    return Difference(cell, quantity, *shown, change, slower and not ground.normalised,
-                      WARNING if slower and ground.normalised else None)
+    warns = ground.normalised and not ground.failing
+    return Difference(cell, quantity, *shown, change, slower and not warns, WARNING if slower and warns else None)
 
 
-def latency_differences(cell: str, base: Record, new: Record, threshold: float) -> tuple[list[Difference], list[str]]:
+def latency_differences(cell: str, base: Record, new: Record, threshold: float,
+                        calibrate: bool = False) -> tuple[list[Difference], list[str]]:
     """One row per timing both records hold (always listed, as ratios), and the notes they need."""
     base_timings, new_timings = timings(base), timings(new)
     pairs = [(quantity, b, new_timings[quantity]) for quantity, b in base_timings.items()
              if b.p50 and quantity in new_timings and new_timings[quantity].p50]
     if not pairs:
         return [], []
-    ground = footing(base, new)
+    ground = footing(base, new, calibrate)
     rows = [_judge(cell, quantity, b, n, threshold, ground) for quantity, b, n in pairs]
     notes = [ground.note] if ground.note else []
     if any("p50 only" in row.change for row in rows):
