@@ -60,7 +60,7 @@ def check(preset: str, data_dir: str | None, timeout: float | None = None, say=p
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         status = run_afresh(preset, Path(tmp) / "records", data_dir, timeout)
-        # Calibrated: a CI machine busy with other jobs must not pass for a slower harness.
+        # Calibrated: a CI machine busy with other jobs must not pass for a slower harness (it warns).
         result = compare(baseline, Path(tmp) / "records", Thresholds(calibrate=True))
         say(render(result))
     if status != 0 and not result.failed:

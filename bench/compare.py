@@ -28,7 +28,7 @@ class Thresholds:
     latency_ratio: float = 1.10  # the bound a timing's whole 95% interval must pass to be a regression
     memory_growth: float = 0.05
     metric_drop: float = 0.0  # fixed-seed CPU cells are deterministic: any drop is a regression
-    calibrate: bool = False  # normalise latency by the matmul peaks on one machine too (bench/comparison/latency.py)
+    calibrate: bool = False  # on one machine too, a run whose matmul peak moved only warns (comparison/latency.py)
 
 
 @dataclass(frozen=True)

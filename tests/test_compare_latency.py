@@ -248,13 +248,16 @@ def test_a_fixed_seed_metric_change_fails_on_one_machine_and_warns_across_two(tm
     assert code == 0 and "(other machine)" in row and row.rstrip(" |").endswith("warning"), out
 
 
-def test_calibrated_on_one_machine_load_cancels_and_a_real_slowdown_still_fails(tmp_path, capsys):
+def test_calibrated_on_one_machine_a_busy_run_warns_and_a_quiet_slowdown_fails(tmp_path, capsys):
     base = on_machine(timed(exactly(draw(1), 10.0)), peak=200.0)
-    busy = on_machine(timed(exactly(draw(2), 14.0)), peak=140.0)  # same machine, another job took 30% of it
+    busy = on_machine(timed(exactly(draw(2), 14.0)), peak=140.0)  # same machine, other jobs took 30% of it
     code, out = compared(tmp_path / "busy", capsys, [base], [busy])
     assert code == 1 and "REGRESSION" in latency_row(out)  # uncalibrated, the load reads as a regression
     code, out = compared(tmp_path / "busy-calibrated", capsys, [base], [busy], "--calibrate")
-    assert code == 0 and "no significant change" in latency_row(out) and "latency calibrated by" in out
-    slower = on_machine(timed(exactly(draw(3), 15.0)), peak=200.0)  # the machine as fast, the cell 1.5x slower
+    assert code == 0 and "the matmul peak moved -30.0%" in out and "no significant change" in latency_row(out)
+    slower = on_machine(timed(exactly(draw(3), 15.0)), peak=195.0)  # as quiet as BASE's run, the cell 1.5x slower
     code, out = compared(tmp_path / "slower-calibrated", capsys, [base], [slower], "--calibrate")
-    assert code == 1 and latency_row(out).rstrip(" |").endswith("REGRESSION")
+    assert code == 1 and latency_row(out).rstrip(" |").endswith("REGRESSION") and "compared directly" in out
+    busy_and_slower = on_machine(timed(exactly(draw(4), 30.0)), peak=140.0)
+    code, out = compared(tmp_path / "busy-slower", capsys, [base], [busy_and_slower], "--calibrate")
+    assert code == 0 and latency_row(out).rstrip(" |").endswith("warning")

@@ -239,8 +239,8 @@ def parser() -> argparse.ArgumentParser:
                    help="p50 ratio NEW/BASE that the whole 95%% interval must exceed for a latency regression")
     p.add_argument("--memory-threshold", type=float, default=0.05, help="peak memory growth that is a regression")
     p.add_argument("--metric-tolerance", type=float, default=0.0, help="metric drop tolerated")
-    p.add_argument("--calibrate", action="store_true", help="normalise latency by each record's matmul peak on one "
-                                                            "machine too (a busy machine slows both alike)")
+    p.add_argument("--calibrate", action="store_true", help="on one machine too, read both records' matmul peaks: "
+                                                            "a run whose peak moved >10%% (a busy machine) only warns")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("compare-benchmarks", help="compare two pytest-benchmark JSON files of tests/benchmarks "
