@@ -74,3 +74,24 @@ def test_latency_rules_side_by_side_on_a_tiny_model(tiny_model_dir):
                for r in result["runs"] if r["rule"] == "default")
     assert adaptive["time_vs_first"] == pytest.approx(adaptive["wall_s"] / fixed["wall_s"])
     assert "| default | b1_s128" in table(result)
+
+
+def test_detection_counts_false_alarms_and_flagged_slowdowns(tiny_model_dir, tmp_path):
+    from bench.speed.detection import ab_mode, records_mode, table, variant
+
+    dirs = {n: variant(tiny_model_dir, n, tmp_path) for n in (2, 12)}
+    assert json_layers(dirs[12]) == 12 and (dirs[12] / "vocab.txt").is_symlink()
+    records = records_mode(dirs, 2, 12, pairs=1, threshold=1.10, say=lambda line: None)
+    ab = ab_mode(dirs, 2, 12, pairs=1, threshold=1.05, rounds=2, calls=5, say=lambda line: None)
+    for mode in (records, ab):
+        assert (mode["identical_pairs"], mode["slowdown_pairs"]) == (1, 1)
+        assert mode["detected"] == 1  # six times the layers: flagged
+        assert mode["false_alarms"] in (0, 1) and len(mode["identical"][0]) == 3
+    text = table({"model": "tiny", "machine": {}, "pairs": 1, "records_mode": records, "ab_mode": ab})
+    assert "| bench compare (two runs)" in text and "1 of 1" in text
+
+
+def json_layers(model_dir) -> int:
+    import json
+
+    return json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]

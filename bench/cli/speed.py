@@ -34,6 +34,13 @@ def add_parser(sub) -> None:
     lat.add_argument("--out", help="folder for latency.json and latency.md (default: print only)")
     lat.set_defaults(func=cmd_speed_latency)
 
+    det = kinds.add_parser("detection", help="false alarms and detected slowdowns of bench compare and bench ab "
+                                             "on this machine (issue 12's goals)")
+    det.add_argument("--model", default="minilm-l6")
+    det.add_argument("--pairs", type=int, default=20)
+    det.add_argument("--out", help="folder for detection.json and detection.md (default: print only)")
+    det.set_defaults(func=cmd_speed_detection)
+
 
 def cmd_speed(args) -> int:
     from bench.errors import UsageError
@@ -75,6 +82,20 @@ def cmd_speed_latency(args) -> int:
     if args.repeats < 1 or min(batch_sizes) < 1:
         raise UsageError("--repeats and every batch size must be at least 1")
     result = compare_rules(args.model, args.task, args.repeats, batch_sizes=batch_sizes, threads=args.threads)
+    print(table(result))
+    if args.out:
+        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
+    return 0
+
+
+def cmd_speed_detection(args) -> int:
+    from bench.errors import UsageError
+    from bench.speed.detection import STEM, measure_detection, table
+    from bench.speed.result_files import write
+
+    if args.pairs < 1:
+        raise UsageError("--pairs must be at least 1")
+    result = measure_detection(args.model, args.pairs)
     print(table(result))
     if args.out:
         print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
