@@ -96,7 +96,7 @@ def _summary(identical, slower, threshold: float, slowdown: str, **settings) -> 
     }
 
 
-def measure_detection(model: str = "minilm-l6", pairs: int = 20, rounds: int = 6, calls: int = 10,
+def measure_detection(model: str = "minilm-l6", pairs: int = 20, rounds: int = 10, calls: int = 20,
                       threshold: float = 1.10, ab_threshold: float = 1.05, say=print) -> dict:
     from bench.measure.hardware import cpu_info
     from bench.modeling.load import resolve
