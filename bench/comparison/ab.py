@@ -89,9 +89,9 @@ def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 10, c
     workers = {side.name: Worker(side) for side in (base, new)}
     try:
         results = []
-        for label, base_cell, new_cell in pairs:
-            keys = {"BASE": workers["BASE"].ask(cmd="load", cell=base_cell.to_dict())["key"],
-                    "NEW": workers["NEW"].ask(cmd="load", cell=new_cell.to_dict())["key"]}
+        for serial, (label, base_cell, new_cell) in enumerate(pairs):
+            keys = {"BASE": workers["BASE"].ask(cmd="load", cell=base_cell.to_dict(), serial=serial)["key"],
+                    "NEW": workers["NEW"].ask(cmd="load", cell=new_cell.to_dict(), serial=serial)["key"]}
             for batch in base_cell.measure.batch_sizes:
                 samples = {"BASE": [], "NEW": []}
                 for round_index in range(rounds):
@@ -103,6 +103,8 @@ def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 10, c
                 results.append(_decide(label, f"b{batch}_s{base_cell.measure.seq_len}", samples, threshold))
                 say(f"{label} {results[-1].shape}: x{results[-1].ratio:.3f} "
                     f"[{results[-1].low:.3f}, {results[-1].high:.3f}] {results[-1].verdict}")
+            for name, key in keys.items():  # both sides hold only the pair being timed
+                workers[name].ask(cmd="drop", key=key)
         return results
     finally:
         for worker in workers.values():

@@ -5,6 +5,7 @@ goes first on sys.path, so the side measures its own code with its own interpret
 libraries. It reads one JSON command per line on stdin and answers one JSON line on stdout:
   {"cmd": "load", "cell": CELL}                      -> {"ok": true, "key": K}
   {"cmd": "time", "key": K, "batch": B, "seq": S, "calls": N, "warmup": W} -> {"samples_ms": [...]}
+  {"cmd": "drop", "key": K}                        -> {"ok": true}  (frees a model no longer timed)
   {"cmd": "quit"}
 Cells are built architecture-only (random weights, the chain applied, nothing trained):
 inference speed does not depend on the weights' values, and the two sides must not differ by
@@ -22,6 +23,7 @@ def main() -> int:
     sys.path.insert(0, sys.argv[1])
     answers, sys.stdout = sys.stdout, sys.stderr  # whatever a library prints must not corrupt the answers
     import dataclasses
+    import gc
     import tempfile
 
     from bench.cell import Cell
@@ -35,9 +37,13 @@ def main() -> int:
         if command["cmd"] == "quit":
             break
         try:
-            if command["cmd"] == "load":
+            if command["cmd"] == "drop":
+                del artifacts[command["key"]]
+                gc.collect()  # a worker timing many cells must not grow with each one
+                answer = {"ok": True}
+            elif command["cmd"] == "load":
                 cell = dataclasses.replace(Cell.from_dict(command["cell"]), arch_only=True)
-                key = str(len(artifacts))
+                key = str(command.get("serial", len(artifacts)))
                 artifacts[key] = apply_chain(cell, prepare(cell, None, workdir)).artifact
                 answer = {"ok": True, "key": key}
             else:
