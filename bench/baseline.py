@@ -47,7 +47,8 @@ def run_afresh(preset: str, records: Path, data_dir: str, timeout: float | None)
         return subprocess.run(command, env=dict(os.environ, BENCH_CACHE=cache)).returncode
 
 
-def check(preset: str, data_dir: str | None, timeout: float | None = None, say=print) -> int:
+def check(preset: str, data_dir: str | None, timeout: float | None = None, say=print,
+          fail_on_latency: bool = False) -> int:
     """0 when NEW matches the baseline (or the check cannot run here, said so), 1 on a regression."""
     from bench.compare import Thresholds, compare, render
 
@@ -60,8 +61,11 @@ def check(preset: str, data_dir: str | None, timeout: float | None = None, say=p
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         status = run_afresh(preset, Path(tmp) / "records", data_dir, timeout)
-        # Calibrated: a CI machine busy with other jobs must not pass for a slower harness (it warns).
-        result = compare(baseline, Path(tmp) / "records", Thresholds(calibrate=True))
+        # Latency only warns unless asked: on this shared 2-core machine identical code measured
+        # 1.29x and 1.32x slower an hour after its baseline, with matmul peaks within 7%, so no
+        # two-run latency gate is safe here (bench ab interleaves, and is the tool for that).
+        limits = Thresholds(calibrate=True, latency_fails=fail_on_latency)
+        result = compare(baseline, Path(tmp) / "records", limits)
         say(render(result))
     if status != 0 and not result.failed:
         raise BenchError(f"a cell of preset {preset} failed (bench run exit status {status})")

@@ -11,6 +11,7 @@ with no differences).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class Thresholds:
     latency_ratio: float = 1.10  # the bound a timing's whole 95% interval must pass to be a regression
     memory_growth: float = 0.05
     metric_drop: float = 0.0  # fixed-seed CPU cells are deterministic: any drop is a regression
+    latency_fails: bool = True  # False: a latency slowdown is a warning (bench baseline check's default)
     calibrate: bool = False  # on one machine too, a run whose matmul peak moved only warns (comparison/latency.py)
 
 
@@ -100,6 +102,8 @@ def _compare_pair(base: Record, new: Record, limits: Thresholds) -> tuple[list[D
             continue
         out.append(Difference(cell, f"metrics.{name}", b, n, f"{n - b:+.4f}", drop > limits.metric_drop))
     timed, notes = latency_differences(cell, base, new, limits.latency_ratio, limits.calibrate)
+    if not limits.latency_fails:
+        timed = [dataclasses.replace(d, regression=False, flag=WARNING) if d.regression else d for d in timed]
     out += timed
     for name in MEMORY:
         b, n = base.memory.get(name), new.memory.get(name)

@@ -261,3 +261,18 @@ def test_calibrated_on_one_machine_a_busy_run_warns_and_a_quiet_slowdown_fails(t
     busy_and_slower = on_machine(timed(exactly(draw(4), 30.0)), peak=140.0)
     code, out = compared(tmp_path / "busy-slower", capsys, [base], [busy_and_slower], "--calibrate")
     assert code == 0 and latency_row(out).rstrip(" |").endswith("warning")
+
+
+def test_latency_can_be_made_a_warning_while_deterministic_checks_still_fail(tmp_path):
+    from bench.compare import Thresholds, compare
+    from tests.test_compare_tables import write_records
+
+    base = on_machine(timed(exactly(draw(1), 10.0)), peak=200.0)
+    slower = on_machine(timed(exactly(draw(2), 15.0)), peak=200.0)
+    result = compare(write_records(tmp_path / "b", [base]), write_records(tmp_path / "n", [slower]),
+                     Thresholds(latency_fails=False))
+    assert not result.failed and [d.verdict for d in result.differences] == ["warning"]
+    slower["params"]["total"] += 1
+    result = compare(write_records(tmp_path / "b2", [base]), write_records(tmp_path / "n2", [slower]),
+                     Thresholds(latency_fails=False))
+    assert result.failed and {d.quantity: d.verdict for d in result.differences}["params.total"] == "REGRESSION"

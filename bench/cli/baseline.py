@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"results folder of the baseline (default {DEFAULT_PRESET})")
     p.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR); without data, check is skipped")
     p.add_argument("--timeout", type=float, help="seconds per cell")
+    p.add_argument("--fail-on-latency", action="store_true",
+                   help="check: a significant latency slowdown fails too (default: it is a warning)")
     p.set_defaults(func=cmd_baseline)
 
 
@@ -23,4 +25,6 @@ def cmd_baseline(args) -> int:
     # Not validated here: a machine without the data skips the check, and says so.
     given = data_dir_from_env(args.data_dir)
     data_dir = str(absolute(given)) if given else None
-    return (check if args.action == "check" else update)(args.preset, data_dir, args.timeout)
+    if args.action == "update":
+        return update(args.preset, data_dir, args.timeout)
+    return check(args.preset, data_dir, args.timeout, fail_on_latency=args.fail_on_latency)
