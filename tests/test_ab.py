@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from bench.comparison.ab import Side, ab_compare, render
 from bench.spec import expand
 
 pytest.importorskip("torch")
-CHECKOUT = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+CHECKOUT = str(Path(__file__).resolve().parents[1])
 
 
 def arch_cell(model_dir):
