@@ -65,7 +65,7 @@ class Comparison:
         head = "FAIL" if self.failed else "ok"
         warned = f", {self.flagged(WARNING)} warning(s)" if self.flagged(WARNING) else ""
         skipped = self.flagged(NOT_COMPARED)
-        skipped = f", {skipped} timing(s) not compared (machines differ)" if skipped else ""
+        skipped = f", {skipped} timing(s) not compared (see the notes)" if skipped else ""
         return (f"{head}: {self.regressions} regression(s) in {len(self.differences)} difference(s) over "
                 f"{self.matched} of {self.base_cells} matched cell(s){lost}{warned}{skipped}")
 

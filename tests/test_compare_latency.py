@@ -148,11 +148,20 @@ def test_other_machine_without_peaks_refuses_latency_but_checks_the_rest(tmp_pat
     assert code == 0 and "not compared" in row and "REGRESSION" not in out
     assert ("note: latency not compared, the machines differ: CPU model differs: Test CPU 9000 vs AMD EPYC 7B13; "
             "no matmul peak in BASE and NEW") in out
-    assert out.splitlines()[-1].endswith("1 timing(s) not compared (machines differ)")
+    assert out.splitlines()[-1].endswith("1 timing(s) not compared (see the notes)")
     # Deterministic quantities are compared whatever the machines.
     changed = on_machine(timed(exactly(draw(2), 10.0), total=1001), cpu="AMD EPYC 7B13")
     code, out = compared(tmp_path / "params", capsys, [base], [changed])
     assert code == 1 and "params.total" in next(line for line in out.splitlines() if "REGRESSION" in line)
+
+
+def test_a_cell_that_shared_its_gpu_is_not_compared_for_latency(tmp_path, capsys):
+    base = timed(exactly(draw(1), 10.0))
+    packed = dict(timed(exactly(draw(2), 15.0)), executor={"name": "ray", "gpu_shared": True})
+    code, out = compared(tmp_path, capsys, [base], [packed])
+    assert code == 0 and "not compared" in latency_row(out) and "REGRESSION" not in out
+    assert "note: latency not compared: NEW ran on a GPU shared with other cells (--cells-per-gpu)" in out
+    assert out.splitlines()[-1].endswith("1 timing(s) not compared (see the notes)")
 
 
 def test_one_missing_peak_is_named(tmp_path, capsys):

@@ -284,13 +284,41 @@ def test_a_cell_asks_for_its_threads_a_gpu_share_and_the_memory_similar_records_
     from bench.storage.store import write_record
 
     (cell,) = expand(fast_spec())
-    cuda = dataclasses.replace(cell, device="cuda", measure=dataclasses.replace(cell.measure, threads=4))
+    cuda = dataclasses.replace(cell, device="cuda", measure=dataclasses.replace(cell.measure, threads=4, latency="off"))
     write_record(tmp_path / "r.json", {"status": "success", "config": cell.to_dict(), "chain_label": cell.chain_label,
                                        "memory": {"process_peak_rss_bytes": 3 * 2**30}})
     plain, shared = cell_resources([cell, cuda], tmp_path, cells_per_gpu=8)
     assert plain.ray_options() == {"num_cpus": 1, "num_gpus": 0, "memory": 3 * 2**30}
     assert shared.describe() == "4 CPUs, 1/8 GPU, 3.0 GiB"
     assert cell_resources([cell], tmp_path / "none")[0].describe() == "1 CPU"
+    # A cuda cell that times latency gets its GPU alone: a figure from a shared device is not the model's.
+    timed = dataclasses.replace(cuda, measure=dataclasses.replace(cuda.measure, latency="quick"))
+    assert cell_resources([timed], tmp_path, cells_per_gpu=8)[0].describe() == "4 CPUs, 1 GPU, 3.0 GiB"
+
+
+def test_a_record_from_a_shared_gpu_says_so_and_the_summary_marks_its_timings(fast_spec, tmp_path):
+    import dataclasses
+
+    from bench.cell import result_versions
+    from bench.executors.cell_task import run_cell_task
+    from bench.spec import expand
+    from bench.tables.summary import summary
+
+    (cell,) = expand(fast_spec())
+    cuda = dataclasses.replace(cell, device="cuda")
+    payload = {"cell": cuda.to_dict(), "key": "k" * 64, "versions": {"stale": "versions"}, "data_dir": None,
+               "timeout": None, "workdir": str(tmp_path), "cwd": str(tmp_path), "needs": [], "ships": [],
+               "resources": {"num_cpus": 1, "num_gpus": 0.125}}
+    record, _ = run_cell_task(payload)  # versions differ: refused before any process, but placed
+    assert record["executor"]["gpu_shared"] is True
+    alone, _ = run_cell_task(dict(payload, resources={"num_cpus": 1, "num_gpus": 1}))
+    assert alone["executor"]["gpu_shared"] is False and result_versions() != payload["versions"]
+    ran = {"status": "success", "config": cell.to_dict(), "chain_label": "full-ft", "seed": 0, "metrics": {},
+           "params": {}, "flops": {}, "memory": {}, "training": [{"wall_s": 12.0}], "latency": {}}
+    table = summary([dict(ran, executor={"gpu_shared": True})])
+    assert table.rows[0]["train (s)"] == "12*"
+    assert any("shared their GPU" in note for note in table.notes)
+    assert summary([ran]).rows[0]["train (s)"] == "12"
 
 
 def test_producers_run_first_and_ship_only_what_others_wait_for(fast_spec, tiny_glue_dir):

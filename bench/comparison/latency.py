@@ -48,6 +48,10 @@ class Footing:
 def footing(base: Record, new: Record, calibrate: bool = False) -> Footing:
     """Direct when the machines match, normalised by both matmul peaks when they do not (or when
     asked to `calibrate`), else refused."""
+    shared = [side for side, record in (("BASE", base), ("NEW", new)) if record.gpu_shared]
+    if shared:
+        return Footing(refused=True, note=f"latency not compared: {' and '.join(shared)} ran on a GPU shared with "
+                                          "other cells (--cells-per-gpu), so its timings are not the model's alone")
     differs = machine_differences(base, new)
     if not differs and calibrate and matmul_peak(base) and matmul_peak(new):
         (base_peak, kind), (new_peak, _) = matmul_peak(base), matmul_peak(new)

@@ -34,7 +34,8 @@ def run_cell_task(payload: dict, *shipped: dict) -> tuple[dict, dict]:
     from bench.storage.store import read_record
 
     cell, key, timeout = Cell.from_dict(payload["cell"]), payload["key"], payload["timeout"]
-    placement = {"name": "ray", "node": socket.gethostname(), "resources": payload["resources"]}
+    placement = {"name": "ray", "node": socket.gethostname(), "resources": payload["resources"],
+                 "gpu_shared": cell.device == "cuda" and payload["resources"].get("num_gpus", 0) < 1}
     if (versions := result_versions()) != payload["versions"]:
         # The key names the driver's versions: a record computed with others would lie about them.
         error = f"this node has {versions}, the driver {payload['versions']}: install the same versions on every node"

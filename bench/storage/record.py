@@ -135,6 +135,12 @@ class Record:
         return self.data.get("device")
 
     @property
+    def gpu_shared(self) -> bool:
+        """Whether the cell ran beside others on its GPU (Ray, `--cells-per-gpu`): its timings,
+        training's included, then say what a shared device gave, not what the model costs."""
+        return bool((self.data.get("executor") or {}).get("gpu_shared"))
+
+    @property
     def provenance(self) -> dict:
         return self.data.get("provenance") or {}
 
