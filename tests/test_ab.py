@@ -37,10 +37,10 @@ def test_a_slower_new_is_flagged_and_the_same_code_is_not(tiny_model_dir, deeper
     side = Side("BASE", sys.executable, CHECKOUT)
     base, new = side, Side("NEW", sys.executable, CHECKOUT)
     small, deep = arch_cell(tiny_model_dir), arch_cell(deeper_model_dir)
-    results = ab_compare([("same", small, small), ("deeper", small, deep)], base, new, rounds=4, calls=5,
+    results = ab_compare([("same", small, small), ("deeper", small, deep)], base, new, rounds=6, calls=3,
                          say=lambda line: None)
     same, deeper = results
-    assert same.samples == deeper.samples == 4 * 5  # rounds x calls, per side
+    assert same.samples == deeper.samples == 6 * 3  # rounds x calls, per side
     assert not same.regression
     assert deeper.regression and deeper.ratio > 1.5
     text, failed = render(results, base, new, 1.10)

@@ -285,3 +285,40 @@ def test_latency_can_be_made_a_warning_while_deterministic_checks_still_fail(tmp
     result = compare(write_records(tmp_path / "b2", [base]), write_records(tmp_path / "n2", [slower]),
                      Thresholds(latency_fails=False))
     assert result.failed and {d.quantity: d.verdict for d in result.differences}["params.total"] == "REGRESSION"
+
+
+# --- bench ab's paired rounds ---------------------------------------------------------
+
+
+def drifting_rounds(seed: int, slowdown: float = 1.0, rounds: int = 40, calls: int = 5) -> list:
+    """Rounds on a machine whose speed moves by +-15% from round to round (a neighbour), the
+    same for both halves of a round; NEW is `slowdown` times BASE."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(rounds):
+        machine = 10.0 * rng.lognormal(0.0, 0.15)
+        out.append((list(machine * rng.lognormal(0.0, 0.02, calls)),
+                    list(machine * slowdown * rng.lognormal(0.0, 0.02, calls))))
+    return out
+
+
+def test_paired_rounds_cancel_drift_that_pooled_samples_cannot():
+    from bench.comparison.bootstrap import median_ratio_interval, paired_ratio_interval
+
+    same = drifting_rounds(1)
+    paired = paired_ratio_interval(same)
+    assert paired.low < 1 < paired.high and paired.high / paired.low < 1.03
+    pooled = median_ratio_interval([ms for base, _ in same for ms in base], [ms for _, new in same for ms in new])
+    assert pooled.high - pooled.low > 3 * (paired.high - paired.low)  # the drift lands in the pooled interval
+    slower = paired_ratio_interval(drifting_rounds(2, slowdown=1.10))
+    assert slower.above(1.05) and slower.ratio == pytest.approx(1.10, abs=0.01)
+
+
+def test_a_round_split_by_a_slowdown_does_not_decide_the_ratio():
+    from bench.comparison.bootstrap import paired_ratio_interval
+
+    rounds = drifting_rounds(3)
+    rounds[:3] = [(base, [ms * 1.5 for ms in new]) for base, new in rounds[:3]]  # a neighbour hit NEW's halves only
+    interval = paired_ratio_interval(rounds)
+    assert interval.ratio == pytest.approx(1.0, abs=0.01) and not interval.above(1.05)
+    assert paired_ratio_interval(rounds[:5]) is None  # too few rounds for an interval

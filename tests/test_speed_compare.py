@@ -82,7 +82,7 @@ def test_detection_counts_false_alarms_and_flagged_slowdowns(tiny_model_dir, tmp
     dirs = {n: variant(tiny_model_dir, n, tmp_path) for n in (2, 12)}
     assert json_layers(dirs[12]) == 12 and (dirs[12] / "vocab.txt").is_symlink()
     records = records_mode(dirs, 2, 12, pairs=1, threshold=1.10, say=lambda line: None)
-    ab = ab_mode(dirs, 2, 12, pairs=1, threshold=1.05, rounds=2, calls=5, say=lambda line: None)
+    ab = ab_mode(dirs, 2, 12, pairs=1, threshold=1.05, rounds=6, calls=2, say=lambda line: None)
     for mode in (records, ab):
         assert (mode["identical_pairs"], mode["slowdown_pairs"]) == (1, 1)
         assert mode["detected"] == 1  # six times the layers: flagged

@@ -16,8 +16,11 @@ def add_parser(sub) -> None:
     p.add_argument("--base-python", default=sys.executable, help="BASE's interpreter (another virtualenv)")
     p.add_argument("--new-dir", help="NEW's code (default: this checkout)")
     p.add_argument("--new-python", default=sys.executable, help="NEW's interpreter")
-    p.add_argument("--rounds", type=int, default=10, help="alternating rounds per shape (default 10)")
-    p.add_argument("--calls", type=int, default=10, help="timed calls per side per round (default 10)")
+    p.add_argument("--rounds", type=int, default=40, help="alternating rounds per shape (default 40; many short "
+                                                          "rounds, as the ratio is read per round)")
+    p.add_argument("--calls", type=int, default=5, help="timed calls per side per round (default 5)")
+    p.add_argument("--copies", type=int, default=2, help="builds of each side's model the rounds rotate over "
+                                                         "(default 2; where weights land moves speed by a few %%)")
     # Interleaving removes the drift between runs that bench compare's 1.10 must allow for.
     p.add_argument("--threshold", type=float, default=1.05, help="ratio the whole interval must exceed (default 1.05)")
     p.set_defaults(func=cmd_ab)
@@ -37,8 +40,8 @@ def cmd_ab(args) -> int:
         raise UsageError("give the cells with --spec FILE or --preset NAME (one of them)")
     if args.base_rev and args.base_dir:
         raise UsageError("give --base-rev or --base-dir, not both")
-    if args.rounds < 2 or args.calls < 3:
-        raise UsageError("--rounds must be at least 2 and --calls at least 3")
+    if args.rounds < 6 or args.calls < 1 or args.copies < 1:
+        raise UsageError("--rounds must be at least 6 (the interval is over rounds), --calls and --copies at least 1")
     cells = expand(load_spec_file(args.spec or preset_path(args.preset)))
     checkout = str(Path(__file__).resolve().parents[2])
     with contextlib.ExitStack() as stack:
@@ -54,7 +57,8 @@ def cmd_ab(args) -> int:
         base = Side("BASE", args.base_python, str(Path(base_dir).resolve()))
         new = Side("NEW", args.new_python, str(Path(args.new_dir or checkout).resolve()))
         pairs = [(f"{c.task} | {c.model} | {c.chain_label}", c, c) for c in cells]
-        results = ab_compare(pairs, base, new, rounds=args.rounds, calls=args.calls, threshold=args.threshold)
+        results = ab_compare(pairs, base, new, rounds=args.rounds, calls=args.calls,
+                             copies=args.copies, threshold=args.threshold)
     text, failed = render(results, base, new, args.threshold)
     print(text)
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""`bench speed train|latency`: the harness against the tools a user would pick instead, and its
+"""`bench speed train|latency|detection|executors`: the harness against the tools a user would pick instead, and its
 latency rules against each other, side by side in one run (bench/speed/)."""
 
 from __future__ import annotations
@@ -38,8 +38,20 @@ def add_parser(sub) -> None:
                                              "on this machine (issue 12's goals)")
     det.add_argument("--model", default="minilm-l6")
     det.add_argument("--pairs", type=int, default=20)
+    det.add_argument("--mode", default="records,ab", help="comma-separated: records (bench compare), ab (bench ab); "
+                                                          "with --out, a mode not run keeps its figures from there")
     det.add_argument("--out", help="folder for detection.json and detection.md (default: print only)")
     det.set_defaults(func=cmd_speed_detection)
+
+    ex = kinds.add_parser("executors", help="cells per hour: the local executor (one and two processes) against "
+                                            "Ray, the same matrix of small real cells")
+    ex.add_argument("--cells", type=int, default=8)
+    ex.add_argument("--repeats", type=int, default=2)
+    ex.add_argument("--task", default="glue-sst2")
+    ex.add_argument("--model", default="minilm-l6")
+    ex.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR, else the hub)")
+    ex.add_argument("--out", help="folder for executors.json and executors.md (default: print only)")
+    ex.set_defaults(func=cmd_speed_executors)
 
 
 def cmd_speed(args) -> int:
@@ -93,9 +105,42 @@ def cmd_speed_detection(args) -> int:
     from bench.speed.detection import STEM, measure_detection, table
     from bench.speed.result_files import write
 
+    import json
+
+    from bench.errors import unknown_name
+    from bench.speed.detection import MODES
+
     if args.pairs < 1:
         raise UsageError("--pairs must be at least 1")
-    result = measure_detection(args.model, args.pairs)
+    modes = tuple(m.strip() for m in args.mode.split(",") if m.strip())
+    for mode in modes:
+        if mode not in MODES:
+            raise unknown_name("detection mode", mode, MODES)
+    earlier = Path(args.out or ".") / f"{STEM}.json"
+    earlier = json.loads(earlier.read_text()) if args.out and earlier.exists() and set(modes) != set(MODES) else None
+    if earlier is None and set(modes) != set(MODES):
+        raise UsageError(f"--mode {args.mode}: the other mode's figures come from --out DIR/{STEM}.json, not found")
+    result = measure_detection(args.model, args.pairs, modes=modes, earlier=earlier)
+    print(table(result))
+    if args.out:
+        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
+    return 0
+
+
+def cmd_speed_executors(args) -> int:
+    from bench.errors import UsageError
+    from bench.registry import TASKS
+    from bench.speed.executors import STEM, measure, table
+    from bench.speed.result_files import write
+
+    TASKS.get(args.task)
+    if args.cells < 1 or args.repeats < 1:
+        raise UsageError("--cells and --repeats must be at least 1")
+    try:
+        import ray  # noqa: F401 - refuse before the local runs rather than after them
+    except ImportError:
+        raise UsageError("bench speed executors needs Ray: pip install 'efficient-nlp-bench[ray]'") from None
+    result = measure(args.cells, args.repeats, args.model, args.task, args.data_dir)
     print(table(result))
     if args.out:
         print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))

@@ -5,9 +5,17 @@ neighbour that slowed the machine during one run shows as a regression. Here eac
 long-lived worker process (bench/comparison/ab_worker.py) with its own interpreter and code
 (another virtual environment, or a worktree of another revision), holding the cells' models
 built once; the driver asks the two workers for a round of timed calls in turn, alternating
-which goes first (the scheme of asv's `continuous`), and pools each side's samples per shape.
-Only one worker computes at a time. The decision is `bench compare`'s: a regression when the
-whole bootstrap interval of p50(NEW)/p50(BASE) lies above the threshold.
+which goes first (the scheme of asv's `continuous`). Only one worker computes at a time.
+
+Two effects on this kind of machine decide how the rounds are read (measured: results/speed/):
+- the machine's speed moves in steps lasting a second or two (another tenant): a pooled median
+  credits such a step to whichever side happened to run through it, so the ratio is read per
+  round instead, each round's two halves timed back to back, from many short rounds
+  (bench/comparison/bootstrap.py `paired_ratio_interval`);
+- two builds of the same model in one process differ in speed by a few percent (where their
+  weights landed in memory), so each side builds `copies` of its model and the rounds rotate
+  over them: the estimate averages over layouts and the interval covers them.
+The decision is `bench compare`'s: a regression when the whole interval lies above the threshold.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.comparison.bootstrap import median_ratio_interval
+from bench.comparison.bootstrap import paired_ratio_interval
 from bench.errors import BenchError
 
 WORKER = Path(__file__).with_name("ab_worker.py")
@@ -82,43 +90,50 @@ class AbResult:
         return "significantly faster" if self.high < 1 else "no significant change"
 
 
-def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 10, calls: int = 10, warmup: int = 3,
-               threshold: float = 1.10, say=print) -> list[AbResult]:
+def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 40, calls: int = 5, warmup: int = 3,
+               copies: int = 2, threshold: float = 1.10, say=print) -> list[AbResult]:
     """For each (label, base cell, new cell): both sides time each of the cell's shapes in
-    `rounds` alternating rounds of `calls` calls; the pooled samples give the ratio's interval."""
+    `rounds` alternating rounds of `calls` calls, rotating over `copies` builds of each side's
+    model; the rounds' paired ratios give the estimate and its interval."""
     workers = {side.name: Worker(side) for side in (base, new)}
     try:
         results = []
         for serial, (label, base_cell, new_cell) in enumerate(pairs):
-            keys = {"BASE": workers["BASE"].ask(cmd="load", cell=base_cell.to_dict(), serial=serial)["key"],
-                    "NEW": workers["NEW"].ask(cmd="load", cell=new_cell.to_dict(), serial=serial)["key"]}
+            cells = {"BASE": base_cell, "NEW": new_cell}
+            keys = {name: [workers[name].ask(cmd="load", cell=cells[name].to_dict(), serial=f"{serial}.{copy}")["key"]
+                           for copy in range(copies)] for name in workers}
             for batch in base_cell.measure.batch_sizes:
-                samples = {"BASE": [], "NEW": []}
+                rounds_timed = []
                 for round_index in range(rounds):
                     order = ("BASE", "NEW") if round_index % 2 == 0 else ("NEW", "BASE")
-                    for name in order:
-                        samples[name] += workers[name].ask(cmd="time", key=keys[name], batch=batch,
-                                                           seq=base_cell.measure.seq_len, calls=calls,
-                                                           warmup=warmup)["samples_ms"]
-                results.append(_decide(label, f"b{batch}_s{base_cell.measure.seq_len}", samples, threshold))
+                    copy = (round_index // 2) % copies  # each copy goes first and second alike
+                    timed = {name: workers[name].ask(cmd="time", key=keys[name][copy], batch=batch,
+                                                     seq=base_cell.measure.seq_len, calls=calls,
+                                                     warmup=warmup if round_index < 2 * copies else 1)["samples_ms"]
+                             for name in order}
+                    rounds_timed.append((timed["BASE"], timed["NEW"]))
+                results.append(_decide(label, f"b{batch}_s{base_cell.measure.seq_len}", rounds_timed, threshold))
                 say(f"{label} {results[-1].shape}: x{results[-1].ratio:.3f} "
                     f"[{results[-1].low:.3f}, {results[-1].high:.3f}] {results[-1].verdict}")
-            for name, key in keys.items():  # both sides hold only the pair being timed
-                workers[name].ask(cmd="drop", key=key)
+            for name, held in keys.items():  # both sides hold only the pair being timed
+                for key in held:
+                    workers[name].ask(cmd="drop", key=key)
         return results
     finally:
         for worker in workers.values():
             worker.close()
 
 
-def _decide(label: str, shape: str, samples: dict, threshold: float) -> AbResult:
+def _decide(label: str, shape: str, rounds: list[tuple[list, list]], threshold: float) -> AbResult:
     import statistics
 
-    interval = median_ratio_interval(samples["BASE"], samples["NEW"])
+    interval = paired_ratio_interval(rounds)
     if interval is None:
-        raise BenchError(f"{label} {shape}: too few samples for an interval (raise --rounds or --calls)")
-    return AbResult(label, shape, statistics.median(samples["BASE"]), statistics.median(samples["NEW"]),
-                    interval.ratio, interval.low, interval.high, len(samples["BASE"]), interval.above(threshold))
+        raise BenchError(f"{label} {shape}: too few rounds for an interval (raise --rounds)")
+    base = [ms for timed, _ in rounds for ms in timed]
+    new = [ms for _, timed in rounds for ms in timed]
+    return AbResult(label, shape, statistics.median(base), statistics.median(new), interval.ratio, interval.low,
+                    interval.high, len(base), interval.above(threshold))
 
 
 def render(results: list[AbResult], base: Side, new: Side, threshold: float) -> tuple[str, bool]:
@@ -133,6 +148,7 @@ def render(results: list[AbResult], base: Side, new: Side, threshold: float) -> 
         tabulate(rows, headers=["cell", "shape", "base p50 ms", "new p50 ms", "ratio", "samples per side",
                                 "change", "verdict"], tablefmt="github"),
         f"{'FAIL' if regressions else 'ok'}: {regressions} regression(s) over {len(results)} timing(s); "
-        f"interleaved rounds, regression when the whole interval is above x{threshold:.2f}",
+        f"interleaved rounds (ratio: trimmed mean of the rounds' paired p50 ratios), regression when the whole "
+        f"interval is above x{threshold:.2f}",
     ])
     return text, bool(regressions)

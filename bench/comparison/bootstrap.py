@@ -68,3 +68,43 @@ def median_ratio_interval(base: Sequence[float], new: Sequence[float], *, resamp
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return RatioInterval(float(np.median(new) / np.median(base)), float(low), float(high), level)
+
+
+TRIM = 0.2  # the share of rounds cut from each end of the sorted log-ratios
+
+
+def _trimmed_means(values, rng=None, resamples: int = 0):
+    """The TRIM-trimmed mean of `values`, or of each of `resamples` bootstrap resamples of it."""
+    import numpy as np
+
+    if rng is not None:
+        values = np.sort(values[rng.integers(0, values.size, size=(resamples, values.size))], axis=1)
+    else:
+        values = np.sort(values)[None, :]
+    cut = int(TRIM * values.shape[1])
+    return values[:, cut:values.shape[1] - cut].mean(axis=1)
+
+
+def paired_ratio_interval(rounds: Sequence[tuple[Sequence[float], Sequence[float]]], *, resamples: int = RESAMPLES,
+                          seed: int = SEED, level: float = LEVEL) -> RatioInterval | None:
+    """The ratio NEW/BASE from interleaved rounds, each a (base samples, new samples) pair timed
+    back to back: the trimmed mean of the rounds' log(p50 new / p50 base), exponentiated, and its
+    percentile-bootstrap interval over rounds.
+
+    Pairing is what removes drift: a neighbour that slows the machine for a second or two slows
+    both halves of the rounds it overlaps, where pooled samples credit it to whichever side was
+    running. Trimming keeps the rounds a slowdown split in two from deciding the estimate. Each
+    round's ratio also carries what differs between the sides' model copies (their memory layout),
+    so the interval covers that too when the rounds rotate over copies. None with fewer than
+    MIN_SAMPLES rounds."""
+    import numpy as np
+
+    logs = [np.log(np.median(new) / np.median(base)) for base, new in rounds
+            if len(base) and len(new) and np.median(base) > 0 and np.median(new) > 0]
+    if len(logs) < MIN_SAMPLES:
+        return None
+    logs = np.asarray(logs)
+    resampled = _trimmed_means(logs, np.random.default_rng(seed), resamples)
+    tail = (1 - level) / 2 * 100
+    low, high = np.exp(np.percentile(resampled, [tail, 100 - tail]))
+    return RatioInterval(float(np.exp(_trimmed_means(logs)[0])), float(low), float(high), level)

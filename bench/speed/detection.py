@@ -63,7 +63,7 @@ def records_mode(dirs: dict[int, Path], base_layers: int, slow_layers: int, pair
 
 
 def ab_mode(dirs: dict[int, Path], base_layers: int, slow_layers: int, pairs: int, threshold: float,
-            rounds: int, calls: int, say=print) -> dict:
+            rounds: int, calls: int, copies: int = 2, say=print) -> dict:
     import sys
 
     from bench.comparison.ab import Side, ab_compare
@@ -79,11 +79,11 @@ def ab_mode(dirs: dict[int, Path], base_layers: int, slow_layers: int, pairs: in
     base, slow = cell(base_layers), cell(slow_layers)
     work = [("same", base, base), ("slower", base, slow)] * pairs  # alternating kinds, one worker pair
     results = ab_compare(work, Side("BASE", sys.executable, checkout), Side("NEW", sys.executable, checkout),
-                         rounds=rounds, calls=calls, threshold=threshold, say=say)
+                         rounds=rounds, calls=calls, copies=copies, threshold=threshold, say=say)
     as_interval = {r: RatioInterval(r.ratio, r.low, r.high) for r in results}
     return _summary([as_interval[r] for r in results if r.cell == "same"],
                     [as_interval[r] for r in results if r.cell == "slower"], threshold,
-                    f"{base_layers} -> {slow_layers} layers", rounds=rounds, calls=calls)
+                    f"{base_layers} -> {slow_layers} layers", rounds=rounds, calls=calls, copies=copies)
 
 
 def _summary(identical, slower, threshold: float, slowdown: str, **settings) -> dict:
@@ -96,18 +96,29 @@ def _summary(identical, slower, threshold: float, slowdown: str, **settings) -> 
     }
 
 
-def measure_detection(model: str = "minilm-l6", pairs: int = 20, rounds: int = 10, calls: int = 20,
-                      threshold: float = 1.10, ab_threshold: float = 1.05, say=print) -> dict:
+MODES = ("records", "ab")
+
+
+def measure_detection(model: str = "minilm-l6", pairs: int = 20, rounds: int = 40, calls: int = 5,
+                      threshold: float = 1.10, ab_threshold: float = 1.05, modes=MODES, earlier: dict | None = None,
+                      say=print) -> dict:
+    """Both modes' figures; a mode not in `modes` keeps its figures from `earlier` (a previous result)."""
+    import datetime
+
     from bench.measure.hardware import cpu_info
     from bench.modeling.load import resolve
 
     source = Path(resolve(model).location())
     root = Path(tempfile.mkdtemp(prefix="bench-detection-"))
+    today = datetime.date.today().isoformat()
+    result = dict(earlier or {}, model=model, machine=cpu_info(), pairs=pairs)
     try:
         dirs = {n: variant(source, n, root) for n in (6, 7, 10, 11)}
-        return {"model": model, "machine": cpu_info(), "pairs": pairs,
-                "records_mode": records_mode(dirs, 6, 7, pairs, threshold, say),
-                "ab_mode": ab_mode(dirs, 10, 11, pairs, ab_threshold, rounds, calls, say)}
+        if "records" in modes:
+            result["records_mode"] = dict(records_mode(dirs, 6, 7, pairs, threshold, say), date=today)
+        if "ab" in modes:
+            result["ab_mode"] = dict(ab_mode(dirs, 10, 11, pairs, ab_threshold, rounds, calls, say=say), date=today)
+        return result
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -122,9 +133,16 @@ def table(result: dict) -> str:
                                                                                   "10%")):
         r = result[mode]
         rows.append([name, r["slowdown"], f"x{r['threshold']:.2f}", f"{r['false_alarms']} of {r['identical_pairs']}",
-                     f"{r['detected']} of {r['slowdown_pairs']}", f"<= 1 false alarm; slowdown ({goal}) >= 19 of 20"])
+                     f"{r['detected']} of {r['slowdown_pairs']}", f"<= 1 false alarm; slowdown ({goal}) >= 19 of 20",
+                     r.get("date", "-")])
     head = (f"Regression detection on {result['model']} (batch 1, sequence 128), {result['pairs']} comparisons of each "
             f"kind. {machine_text(result['machine'])}\n\n")
     body = tabulate(rows, headers=["mode", "slowdown injected", "threshold", "false alarms (identical)",
-                                   "slowdowns flagged", "goal"], tablefmt="github")
-    return head + body + "\n\nA flag: the bootstrap 95% interval of p50(NEW)/p50(BASE) wholly above the threshold.\n"
+                                   "slowdowns flagged", "goal", "measured"], tablefmt="github")
+    ab = result["ab_mode"]
+    how = (f"bench ab: {ab['rounds']} rounds of {ab['calls']} calls per side, rotating over {ab['copies']} builds of "
+           "each side's model; the ratio is the trimmed mean of the rounds' paired p50 ratios, its interval a "
+           "bootstrap over rounds." if "copies" in ab else
+           f"bench ab: {ab['rounds']} rounds of {ab['calls']} calls per side, samples pooled per side.")
+    return (head + body + "\n\nA flag: the bootstrap 95% interval of p50(NEW)/p50(BASE) wholly above the "
+            "threshold. " + how + "\n")
