@@ -104,6 +104,8 @@ def score_splits(artifact, cell, task, tokenizer, data_dir, prompt=None) -> tupl
 
     Metric keys of a suffixed split are f"{name}_{suffix}" (MNLI: accuracy_m, accuracy_mm).
     """
+    from bench.trivial import trivial_scores
+
     metrics, evaluated, outputs = {}, {}, {}
     limit = cell.budget.eval_limit
     evaluator = task.evaluator
@@ -112,11 +114,13 @@ def score_splits(artifact, cell, task, tokenizer, data_dir, prompt=None) -> tupl
         started = time.perf_counter()
         predictions = evaluator.predict(task, artifact, tokenizer, examples, cell, prompt=prompt, data_dir=data_dir)
         wall = time.perf_counter() - started
-        scores = task.score(predictions, [e.label for e in examples])
+        references = [e.label for e in examples]
+        scores = task.score(predictions, references)
         metrics.update({f"{name}_{suffix}" if suffix else name: value for name, value in scores.items()})
         # Batches are sorted by length (bench/data.py sorted_batches), so this is compute-bound throughput.
         evaluated[split] = {"examples": len(examples), "limited": limit is not None, "wall_s": wall,
-                            "examples_per_s": len(examples) / wall if wall > 0 else None}
+                            "examples_per_s": len(examples) / wall if wall > 0 else None,
+                            "trivial": trivial_scores(task, references)}
         if hasattr(evaluator, "transcript"):
             outputs[split] = evaluator.transcript(predictions)
     return metrics, evaluated, outputs or None

@@ -51,6 +51,8 @@ def test_full_ft_cell_of_every_task(task_name, fast_spec, tiny_glue_dir):
     for split, info in record["evaluated"].items():
         assert (info["examples"], info["limited"]) == (8, False), split
         assert info["examples_per_s"] == pytest.approx(8 / info["wall_s"])
+        # What a model that learned nothing scores on this split, kept for the sanity table.
+        assert task.metric in info["trivial"] and 0.0 <= info["trivial"][task.metric] <= 1.0
     assert record["task_meta"] == {"metric": task.metric, "higher_is_better": task.higher_is_better,
                                    "kind": task.kind}
     # Parameters: full fine-tuning trains everything.
