@@ -59,7 +59,6 @@ def cmd_speed(args) -> int:
     from bench.precision import require_native
     from bench.registry import TASKS
     from bench.speed.compare_training import STEM, compare, table
-    from bench.speed.result_files import write
     from bench.speed.train_paths import Setup
 
     TASKS.get(args.task)  # a misspelt task fails here, with the closest name
@@ -74,17 +73,13 @@ def cmd_speed(args) -> int:
     setup = Setup(task=args.task, model=args.model, data_dir=args.data_dir, train_limit=args.train_limit,
                   batch_size=args.batch_size, max_seq_len=args.max_seq_len, threads=args.threads)
     result = compare(setup, args.repeats, precisions)
-    print(table(result))
-    if args.out:
-        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
-    return 0
+    return _show(result, args.out, STEM, table)
 
 
 def cmd_speed_latency(args) -> int:
     from bench.errors import UsageError
     from bench.registry import TASKS
     from bench.speed.compare_latency import STEM, compare_rules, table
-    from bench.speed.result_files import write
 
     TASKS.get(args.task)
     try:
@@ -94,21 +89,14 @@ def cmd_speed_latency(args) -> int:
     if args.repeats < 1 or min(batch_sizes) < 1:
         raise UsageError("--repeats and every batch size must be at least 1")
     result = compare_rules(args.model, args.task, args.repeats, batch_sizes=batch_sizes, threads=args.threads)
-    print(table(result))
-    if args.out:
-        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
-    return 0
+    return _show(result, args.out, STEM, table)
 
 
 def cmd_speed_detection(args) -> int:
-    from bench.errors import UsageError
-    from bench.speed.detection import STEM, measure_detection, table
-    from bench.speed.result_files import write
-
     import json
 
-    from bench.errors import unknown_name
-    from bench.speed.detection import MODES
+    from bench.errors import UsageError, unknown_name
+    from bench.speed.detection import MODES, STEM, measure_detection, table
 
     if args.pairs < 1:
         raise UsageError("--pairs must be at least 1")
@@ -121,17 +109,13 @@ def cmd_speed_detection(args) -> int:
     if earlier is None and set(modes) != set(MODES):
         raise UsageError(f"--mode {args.mode}: the other mode's figures come from --out DIR/{STEM}.json, not found")
     result = measure_detection(args.model, args.pairs, modes=modes, earlier=earlier)
-    print(table(result))
-    if args.out:
-        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
-    return 0
+    return _show(result, args.out, STEM, table)
 
 
 def cmd_speed_executors(args) -> int:
     from bench.errors import UsageError
     from bench.registry import TASKS
     from bench.speed.executors import STEM, measure, table
-    from bench.speed.result_files import write
 
     TASKS.get(args.task)
     if args.cells < 1 or args.repeats < 1:
@@ -141,7 +125,14 @@ def cmd_speed_executors(args) -> int:
     except ImportError:
         raise UsageError("bench speed executors needs Ray: pip install 'efficient-nlp-bench[ray]'") from None
     result = measure(args.cells, args.repeats, args.model, args.task, args.data_dir)
+    return _show(result, args.out, STEM, table)
+
+
+def _show(result: dict, out: str | None, stem: str, table) -> int:
+    """Print a benchmark's table; with --out, also write its JSON and Markdown there."""
+    from bench.speed.result_files import write
+
     print(table(result))
-    if args.out:
-        print("wrote " + " and ".join(map(str, write(result, Path(args.out), STEM, table))))
+    if out:
+        print("wrote " + " and ".join(map(str, write(result, Path(out), stem, table))))
     return 0
