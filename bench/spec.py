@@ -37,7 +37,7 @@ class MatrixSpec:
     models: tuple[str, ...] = ()
     name: str | None = None
     description: str | None = None
-    scale: Literal["small", "full"] | None = None
+    scale: Literal["small", "medium", "full"] | None = None
     seeds: tuple[int, ...] = (0,)
     budget: dict = field(default_factory=dict)
     measure: dict = field(default_factory=dict)
