@@ -37,10 +37,10 @@ def test_a_slower_new_is_flagged_and_the_same_code_is_not(tiny_model_dir, deeper
     side = Side("BASE", sys.executable, CHECKOUT)
     base, new = side, Side("NEW", sys.executable, CHECKOUT)
     small, deep = arch_cell(tiny_model_dir), arch_cell(deeper_model_dir)
-    results = ab_compare([("same", small, small), ("deeper", small, deep)], base, new, rounds=6, calls=3,
+    results = ab_compare([("same", small, small), ("deeper", small, deep)], base, new, rounds=20, calls=3,
                          say=lambda line: None)
     same, deeper = results
-    assert same.samples == deeper.samples == 6 * 3  # rounds x calls, per side
+    assert same.samples == deeper.samples == 20 * 3  # rounds x calls, per side
     assert not same.regression
     assert deeper.regression and deeper.ratio > 1.5
     text, failed = render(results, base, new, 1.10)
@@ -53,5 +53,14 @@ def test_a_side_that_fails_names_itself(tiny_model_dir):
     broken = Side("NEW", shutil.which("false"), CHECKOUT)  # an interpreter that exits at once
     cell = arch_cell(tiny_model_dir)
     with pytest.raises(BenchError, match="NEW worker .* exited"):
-        ab_compare([("x", cell, cell)], Side("BASE", sys.executable, CHECKOUT), broken, rounds=2, calls=3,
+        ab_compare([("x", cell, cell)], Side("BASE", sys.executable, CHECKOUT), broken, rounds=4, calls=3,
                    say=lambda line: None)
+
+
+def test_rounds_that_would_favour_one_copy_or_order_are_refused(tiny_model_dir):
+    from bench.errors import BenchError
+
+    cell = arch_cell(tiny_model_dir)
+    side = Side("BASE", sys.executable, CHECKOUT)
+    with pytest.raises(BenchError, match=r"rounds \(6\) must be a multiple of 2 x copies \(2\)"):
+        ab_compare([("x", cell, cell)], side, side, rounds=6, copies=2, say=lambda line: None)

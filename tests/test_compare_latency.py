@@ -160,7 +160,8 @@ def test_a_cell_that_shared_its_gpu_is_not_compared_for_latency(tmp_path, capsys
     packed = dict(timed(exactly(draw(2), 15.0)), executor={"name": "ray", "gpu_shared": True})
     code, out = compared(tmp_path, capsys, [base], [packed])
     assert code == 0 and "not compared" in latency_row(out) and "REGRESSION" not in out
-    assert "note: latency not compared: NEW ran on a GPU shared with other cells (--cells-per-gpu)" in out
+    assert "GPU shared" in latency_row(out)
+    assert "note: latency not compared: NEW asked for a share of a GPU (--cells-per-gpu)" in out
     assert out.splitlines()[-1].endswith("1 timing(s) not compared (see the notes)")
 
 

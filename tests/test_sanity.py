@@ -42,3 +42,14 @@ def test_the_sanity_table_says_which_rows_learned_their_task():
     assert str(rows["glue-mrpc"]["margin (worst seed)"]) == "-0.2"
     assert rows["glue-sst2"]["verdict"] == "learned" and str(rows["glue-sst2"]["trivial"]) == "50.9"
     assert rows["glue-cola"]["verdict"].startswith("unknown")
+
+
+def test_a_task_with_two_dev_sets_is_held_against_the_mean_of_their_trivial_scores():
+    mnli = record("glue-mnli", "accuracy", 0.0, 0, None)
+    mnli["metrics"] = {"accuracy_m": 0.60, "accuracy_mm": 0.62}
+    mnli["evaluated"] = {"dev_matched": {"trivial": {"accuracy": 0.36}}, "dev_mismatched": {"trivial": {"accuracy": 0.34}}}
+    (row,) = sanity([mnli]).rows
+    assert str(row["trivial"]) == "35.0" and row["verdict"] == "learned"
+    generated = record("mt-multi30k-de-en", "bleu", 0.2, 0, None)
+    generated["task_meta"]["kind"] = "generation"
+    assert sanity([generated]).rows[0]["verdict"].startswith("n/a (generation")

@@ -40,8 +40,11 @@ def cmd_ab(args) -> int:
         raise UsageError("give the cells with --spec FILE or --preset NAME (one of them)")
     if args.base_rev and args.base_dir:
         raise UsageError("give --base-rev or --base-dir, not both")
-    if args.rounds < 6 or args.calls < 1 or args.copies < 1:
-        raise UsageError("--rounds must be at least 6 (the interval is over rounds), --calls and --copies at least 1")
+    if args.calls < 1 or args.copies < 1:
+        raise UsageError("--calls and --copies must be at least 1")
+    if args.rounds < 20 or args.rounds % (2 * args.copies):
+        raise UsageError(f"--rounds {args.rounds}: at least 20 (the interval is a bootstrap over rounds) and a "
+                         f"multiple of 2 x --copies ({2 * args.copies}), so each copy goes first and second alike")
     cells = expand(load_spec_file(args.spec or preset_path(args.preset)))
     checkout = str(Path(__file__).resolve().parents[2])
     with contextlib.ExitStack() as stack:

@@ -14,7 +14,10 @@ Two effects on this kind of machine decide how the rounds are read (measured: re
   (bench/comparison/bootstrap.py `paired_ratio_interval`);
 - two builds of the same model in one process differ in speed by a few percent (where their
   weights landed in memory), so each side builds `copies` of its model and the rounds rotate
-  over them: the estimate averages over layouts and the interval covers them.
+  over them, each copy equally often first and second: the estimate averages over layouts.
+  The interval is a bootstrap over rounds; it covers the machine's noise and drift, not the
+  spread between builds, which only more copies shrink (the false alarms measured on identical
+  code, results/speed/detection.md, are what says how much of it is left).
 The decision is `bench compare`'s: a regression when the whole interval lies above the threshold.
 """
 
@@ -91,10 +94,13 @@ class AbResult:
 
 
 def ab_compare(pairs: list[tuple], base: Side, new: Side, *, rounds: int = 40, calls: int = 5, warmup: int = 3,
-               copies: int = 2, threshold: float = 1.10, say=print) -> list[AbResult]:
+               copies: int = 2, threshold: float = 1.05, say=print) -> list[AbResult]:
     """For each (label, base cell, new cell): both sides time each of the cell's shapes in
     `rounds` alternating rounds of `calls` calls, rotating over `copies` builds of each side's
     model; the rounds' paired ratios give the estimate and its interval."""
+    if copies < 1 or rounds < 2 * copies or rounds % (2 * copies):
+        raise BenchError(f"rounds ({rounds}) must be a multiple of 2 x copies ({copies}): every copy then runs "
+                         "first and second equally often")
     workers = {side.name: Worker(side) for side in (base, new)}
     try:
         results = []
@@ -129,7 +135,7 @@ def _decide(label: str, shape: str, rounds: list[tuple[list, list]], threshold: 
 
     interval = paired_ratio_interval(rounds)
     if interval is None:
-        raise BenchError(f"{label} {shape}: too few rounds for an interval (raise --rounds)")
+        raise BenchError(f"{label} {shape}: fewer than 6 rounds with positive timings, too few for an interval")
     base = [ms for timed, _ in rounds for ms in timed]
     new = [ms for _, timed in rounds for ms in timed]
     return AbResult(label, shape, statistics.median(base), statistics.median(new), interval.ratio, interval.low,
@@ -145,7 +151,7 @@ def render(results: list[AbResult], base: Side, new: Side, threshold: float) -> 
     regressions = sum(r.regression for r in results)
     text = "\n".join([
         f"BASE: {base.python} on {base.code_dir}\nNEW:  {new.python} on {new.code_dir}",
-        tabulate(rows, headers=["cell", "shape", "base p50 ms", "new p50 ms", "ratio", "samples per side",
+        tabulate(rows, headers=["cell", "shape", "base p50 ms (pooled)", "new p50 ms (pooled)", "ratio (per round)", "samples per side",
                                 "change", "verdict"], tablefmt="github"),
         f"{'FAIL' if regressions else 'ok'}: {regressions} regression(s) over {len(results)} timing(s); "
         f"interleaved rounds (ratio: trimmed mean of the rounds' paired p50 ratios), regression when the whole "

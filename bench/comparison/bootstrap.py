@@ -1,7 +1,8 @@
 """A bootstrap confidence interval of the ratio of two medians: p50(NEW) / p50(BASE).
 
-Latency samples are skewed and heavy-tailed, and the two sides are independent runs with their
-own sample counts, so there is no pairing and no normal theory to lean on: resample each side
+Latency samples are skewed and heavy-tailed, and the two sides of `bench compare` are
+independent runs with their own sample counts, so there is no pairing and no normal theory to
+lean on: resample each side
 with replacement, take the ratio of the resampled medians, and read the interval off the
 percentiles of those ratios.
 
@@ -15,7 +16,7 @@ same records always give the same interval.
 
 What it does not cover: drift between the two runs (another tenant on a shared machine slows a
 whole run, not single calls). The interval is the within-run sampling noise; only interleaved
-A/B rounds remove the rest.
+A/B rounds remove the rest, and those are paired: `paired_ratio_interval` below.
 """
 
 from __future__ import annotations

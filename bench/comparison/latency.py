@@ -43,6 +43,7 @@ class Footing:
     normalised: bool = False
     refused: bool = False
     note: str | None = None
+    reason: str = "machines differ"  # what a refused row says
 
 
 def footing(base: Record, new: Record, calibrate: bool = False) -> Footing:
@@ -50,8 +51,9 @@ def footing(base: Record, new: Record, calibrate: bool = False) -> Footing:
     asked to `calibrate`), else refused."""
     shared = [side for side, record in (("BASE", base), ("NEW", new)) if record.gpu_shared]
     if shared:
-        return Footing(refused=True, note=f"latency not compared: {' and '.join(shared)} ran on a GPU shared with "
-                                          "other cells (--cells-per-gpu), so its timings are not the model's alone")
+        return Footing(refused=True, reason="GPU shared",
+                       note=f"latency not compared: {' and '.join(shared)} asked for a share of a GPU "
+                            "(--cells-per-gpu), so its timings need not be the model's alone")
     differs = machine_differences(base, new)
     if not differs and calibrate and matmul_peak(base) and matmul_peak(new):
         (base_peak, kind), (new_peak, _) = matmul_peak(base), matmul_peak(new)
@@ -87,7 +89,7 @@ def footing(base: Record, new: Record, calibrate: bool = False) -> Footing:
 def _judge(cell: str, quantity: str, base: Timing, new: Timing, threshold: float, ground: Footing) -> Difference:
     shown = round(base.p50, 3), round(new.p50, 3)
     if ground.refused:
-        return Difference(cell, quantity, *shown, "machines differ", False, NOT_COMPARED)
+        return Difference(cell, quantity, *shown, ground.reason, False, NOT_COMPARED)
     raw = new.p50 / base.p50
     interval = median_ratio_interval(base.samples, new.samples)
     if interval is None:

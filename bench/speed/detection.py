@@ -108,6 +108,15 @@ def measure_detection(model: str = "minilm-l6", pairs: int = 20, rounds: int = 4
     from bench.measure.hardware import cpu_info
     from bench.modeling.load import resolve
 
+    if earlier and (earlier.get("model"), earlier.get("pairs")) != (model, pairs):
+        from bench.errors import UsageError
+
+        raise UsageError(f"the figures kept from before are of {earlier.get('model')} with {earlier.get('pairs')} "
+                         f"pairs, not {model} with {pairs}: run both modes")
+    if earlier and earlier.get("machine") != cpu_info():
+        from bench.errors import UsageError
+
+        raise UsageError("the figures kept from before were measured on another machine: run both modes")
     source = Path(resolve(model).location())
     root = Path(tempfile.mkdtemp(prefix="bench-detection-"))
     today = datetime.date.today().isoformat()

@@ -49,21 +49,33 @@ def _commands(executor: str, spec: Path, records: Path) -> list[list[str]]:
 
 
 def run_once(executor: str, spec: Path, root: Path, env: dict) -> dict:
+    """One timed run; its folder (records, cache, logs) is removed once its records are read."""
+    from bench.errors import BenchError
+
     run_dir = root / f"{executor.replace(' ', '')}-{time.monotonic_ns()}"
     records, env = run_dir / "records", dict(env, BENCH_CACHE=str(run_dir / "cache"))
-    start = time.perf_counter()
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for command in _commands(executor, spec, records)]
-    errors = [p.communicate()[1] for p in processes]
-    wall = time.perf_counter() - start
-    failed = [e[-2000:] for p, e in zip(processes, errors, strict=True) if p.returncode != 0]
-    if failed:
-        from bench.errors import BenchError
-
-        raise BenchError(f"{executor}: bench run failed:\n" + "\n".join(failed))
-    written = sorted(records.glob("*.json"))
-    identities = sorted(json.loads(p.read_text())["identity"] for p in written)
-    return {"executor": executor, "wall_s": wall, "cells": len(written), "identities": identities}
+    run_dir.mkdir()
+    logs = [run_dir / f"stderr-{i}.log" for i in range(len(_commands(executor, spec, records)))]
+    processes = []
+    try:
+        start = time.perf_counter()
+        for command, log in zip(_commands(executor, spec, records), logs, strict=True):
+            with open(log, "w") as handle:  # a file, not a pipe: a chatty process must not block on it
+                processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=handle))
+        for process in processes:
+            process.wait()
+        wall = time.perf_counter() - start
+        failed = [log.read_text()[-2000:] for process, log in zip(processes, logs, strict=True) if process.returncode]
+        if failed:
+            raise BenchError(f"{executor}: bench run failed:\n" + "\n".join(failed))
+        identities = sorted(json.loads(p.read_text())["identity"] for p in records.glob("*.json"))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return {"executor": executor, "wall_s": wall, "cells": len(identities), "identities": identities}
 
 
 def measure(cells: int = 8, repeats: int = 2, model: str = "minilm-l6", task: str = "glue-sst2",
@@ -84,6 +96,7 @@ def _measure(root: Path, cells: int, repeats: int, model: str, task: str, data_d
     spec.write_text(yaml.safe_dump(matrix_spec(cells, model, task)))
     warm.write_text(yaml.safe_dump(matrix_spec(1, model, task)))
     env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env.pop("RAY_ADDRESS", None)  # the ray run is this machine's own Ray, not a cluster the shell points at
     if data_dir:
         env["BENCH_DATA_DIR"] = str(Path(data_dir).resolve())
     run_once("local", warm, root, env)  # untimed: model and data into the page cache
@@ -93,6 +106,11 @@ def _measure(root: Path, cells: int, repeats: int, model: str, task: str, data_d
         for executor in order:
             runs.append(dict(run_once(executor, spec, root, env), repeat=repeat))
             say(f"repeat {repeat + 1}/{repeats} {executor}: {runs[-1]['cells']} cells in {runs[-1]['wall_s']:.1f} s")
+    short = [r for r in runs if r["cells"] != cells]
+    if short:
+        from bench.errors import BenchError
+
+        raise BenchError(f"{short[0]['executor']}: {short[0]['cells']} records for {cells} cells")
     return {"cells": cells, "repeats": repeats, "spec": matrix_spec(cells, model, task), "machine": cpu_info(),
             "runs": runs, "same_identities": len({tuple(r["identities"]) for r in runs}) == 1}
 

@@ -136,8 +136,8 @@ class Record:
 
     @property
     def gpu_shared(self) -> bool:
-        """Whether the cell ran beside others on its GPU (Ray, `--cells-per-gpu`): its timings,
-        training's included, then say what a shared device gave, not what the model costs."""
+        """Whether the cell asked for only a share of its GPU (Ray, `--cells-per-gpu`): other cells
+        may have run beside it, so its timings, training's included, need not be the model's alone."""
         return bool((self.data.get("executor") or {}).get("gpu_shared"))
 
     @property

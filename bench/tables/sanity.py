@@ -19,19 +19,30 @@ from bench.trivial import MARGIN, clearly_beats
 
 
 def _trivial(record: Record) -> float | None:
-    """The trivial score of the record's primary metric on its first dev split."""
-    key = record.primary_keys[0] if record.primary_keys else None
-    if key is None:
+    """The trivial score of the record's primary metric, as the metric itself is taken: the mean
+    over the dev splits it is the mean of (MNLI: accuracy_m on dev_matched, accuracy_mm on
+    dev_mismatched); None when a split kept none."""
+    from bench.registry import TASKS
+
+    if record.task not in TASKS or not record.primary_keys:
         return None
-    for split in (record.data.get("evaluated") or {}).values():
-        trivial = split.get("trivial") or {}
-        name = key if key in trivial else key.rsplit("_", 1)[0]  # MNLI's accuracy_m -> accuracy
-        if name in trivial:
-            return trivial[name]
-    return None
+    splits = TASKS.get(record.task).obj.eval_splits
+    evaluated = record.data.get("evaluated") or {}
+    values = []
+    for suffix, split in splits.items():
+        key = f"{record.metric}_{suffix}" if suffix else record.metric
+        if key not in record.primary_keys:
+            continue
+        trivial = (evaluated.get(split) or {}).get("trivial") or {}
+        if record.metric not in trivial:
+            return None
+        values.append(trivial[record.metric])
+    return sum(values) / len(values) if values else None
 
 
-def _verdict(scores: list[float], trivial: float | None, scale: float) -> str:
+def _verdict(scores: list[float], trivial: float | None, scale: float, kind: str | None) -> str:
+    if kind == "generation":
+        return "n/a (generation: no constant answer to hold it against)"
     if trivial is None:
         return "unknown (no trivial score in the records)"
     if clearly_beats(scores, trivial):
@@ -57,7 +68,7 @@ def sanity(records, arch_only: bool = False) -> Table:
                      "trivial": fmt(trivial * scale, ".1f") if trivial is not None else "-",
                      "margin (worst seed)": fmt((min(scores) - trivial) * scale, "+.1f") if trivial is not None
                      else "-",
-                     "verdict": _verdict(scores, trivial, scale)})
+                     "verdict": _verdict(scores, trivial, scale, (group[0].data.get("task_meta") or {}).get("kind"))})
     notes = [describe_hardware(records), describe_budget(records),
              "trivial: the best a constant prediction scores on the dev set (majority class for accuracy, "
              "all-positive F1 on MRPC, MCC 0, no correlation on STS-B); learned: every seed at least "

@@ -40,7 +40,7 @@ def _row(task: str, model: str, chain: str, group: list[Record]) -> dict:
         "trainable %": fmt(params.get("trainable_pct"), ".2f"),
         "GFLOPs (b1)": fmt(flops and flops / 1e9, ".2f"),
         "p50 b1 (ms)": fmt(_median(r.p50(1) for r in group), ".1f"),
-        "train (s)": fmt(_median(r.train_wall_s for r in group), ".0f") + ("*" if any(r.gpu_shared for r in group)
+        "train (s)": fmt(_median(r.train_wall_s for r in group), ".0f", "*" if any(r.gpu_shared for r in group)
                                                                             else ""),
         "train peak RSS (MiB)": _mb(last.memory.get("train_peak_rss_bytes")),
         "infer peak RSS (MiB)": _mb(last.memory.get("inference_peak_rss_bytes")),
@@ -59,8 +59,9 @@ def summary(records, arch_only: bool = False) -> Table:
              "Metric shown x100 (BLEU and chrF on their own 0-100 scale) as mean ± std over seeds (n < 3 shown as such); latency p50 and training "
              "time are medians over seeds; memory is the last seed's."]
     if any(r.gpu_shared for r in records):
-        notes.append("* training time of cells that shared their GPU with other cells (Ray, --cells-per-gpu): what "
-                     "the shared device gave, not the method's cost alone (cells that time latency get a GPU alone)")
+        notes.append("* training time of cells that asked for a share of a GPU (Ray, --cells-per-gpu): other cells "
+                     "may have run beside them, so it need not be the method's cost alone (cells that time latency "
+                     "get a GPU alone)")
     if failed:
         notes.append(f"{len(failed)} cell(s) did not succeed: "
                      + ", ".join(f"{r.chain_label} on {r.task} ({r.status})" for r in failed))
