@@ -48,8 +48,9 @@ def run_afresh(preset: str, records: Path, data_dir: str, timeout: float | None)
 
 
 def check(preset: str, data_dir: str | None, timeout: float | None = None, say=print,
-          fail_on_latency: bool = False) -> int:
-    """0 when NEW matches the baseline (or the check cannot run here, said so), 1 on a regression."""
+          fail_on_latency: bool = False, confirm_latency: bool = True) -> int:
+    """0 when NEW matches the baseline (or the check cannot run here, said so), 1 on a regression:
+    a deterministic one, or a latency slowdown `bench ab` confirms against the baseline's revision."""
     from bench.compare import Thresholds, compare, render
 
     baseline = baseline_records(preset)
@@ -70,7 +71,35 @@ def check(preset: str, data_dir: str | None, timeout: float | None = None, say=p
         say(render(result))
     if status != 0 and not result.failed:
         raise BenchError(f"a cell of preset {preset} failed (bench run exit status {status})")
-    return 1 if result.failed else 0
+    confirmed = confirm_latency and not fail_on_latency and _confirmed_by_ab(result, baseline, say)
+    return 1 if result.failed or confirmed else 0
+
+
+def _confirmed_by_ab(result, baseline: Path, say) -> bool:
+    """Whether `bench ab` confirms a latency slowdown the two runs only warned about."""
+    from bench.comparison.ab import render
+    from bench.comparison.confirm import confirm, flagged_latency
+    from bench.storage.record import Record
+
+    flagged = flagged_latency(result)
+    if not flagged:
+        return False
+    shapes = sum(len(batches) for batches in flagged.values())
+    say(f"latency: {shapes} slowdown warning(s) in {len(flagged)} cell(s); timing them with bench ab, the "
+        "baseline's revision against this checkout, interleaved")
+    results, why = confirm(flagged, Record.load_all(baseline), say=lambda line: None)
+    if why:
+        say(f"latency: not confirmed, {why}; the slowdown stays a warning")
+        return False
+    text, failed = render(results, *_sides(results))
+    say(text)
+    return failed
+
+
+def _sides(results):
+    from bench.comparison.ab import Side
+
+    return Side("BASE", sys.executable, "the baseline's revision"), Side("NEW", sys.executable, "this checkout")
 
 
 def update(preset: str, data_dir: str | None, timeout: float | None = None, say=print) -> int:

@@ -28,10 +28,9 @@ def add_parser(sub) -> None:
 
 def cmd_ab(args) -> int:
     import contextlib
-    import subprocess
-    import tempfile
 
     from bench.comparison.ab import Side, ab_compare, render
+    from bench.comparison.confirm import CHECKOUT, revision_worktree
     from bench.errors import UsageError
     from bench.spec import expand, preset_path
     from bench.spec_file import load_spec_file
@@ -46,17 +45,14 @@ def cmd_ab(args) -> int:
         raise UsageError(f"--rounds {args.rounds}: at least 20 (the interval is a bootstrap over rounds) and a "
                          f"multiple of 2 x --copies ({2 * args.copies}), so each copy goes first and second alike")
     cells = expand(load_spec_file(args.spec or preset_path(args.preset)))
-    checkout = str(Path(__file__).resolve().parents[2])
+    checkout = str(CHECKOUT)
     with contextlib.ExitStack() as stack:
         base_dir = args.base_dir or checkout
         if args.base_rev:
-            base_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ab-base-"))
-            added = subprocess.run(["git", "-C", checkout, "worktree", "add", "--detach", base_dir, args.base_rev],
-                                   capture_output=True, text=True)
-            if added.returncode != 0:
-                raise UsageError(f"--base-rev {args.base_rev}: {added.stderr.strip()}")
-            stack.callback(subprocess.run, ["git", "-C", checkout, "worktree", "remove", "--force", base_dir],
-                           capture_output=True)
+            try:
+                base_dir = stack.enter_context(revision_worktree(args.base_rev))
+            except UsageError as error:
+                raise UsageError(f"--base-rev: {error}") from None
         base = Side("BASE", args.base_python, str(Path(base_dir).resolve()))
         new = Side("NEW", args.new_python, str(Path(args.new_dir or checkout).resolve()))
         pairs = [(f"{c.task} | {c.model} | {c.chain_label}", c, c) for c in cells]

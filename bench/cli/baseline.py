@@ -13,7 +13,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", help="local data directory (else BENCH_DATA_DIR); without data, check is skipped")
     p.add_argument("--timeout", type=float, help="seconds per cell")
     p.add_argument("--fail-on-latency", action="store_true",
-                   help="check: a significant latency slowdown fails too (default: it is a warning)")
+                   help="check: a slowdown between the two runs fails at once (default: bench ab confirms it)")
+    p.add_argument("--no-ab", action="store_true",
+                   help="check: a slowdown between the two runs stays a warning, not timed again with bench ab")
     p.set_defaults(func=cmd_baseline)
 
 
@@ -27,4 +29,5 @@ def cmd_baseline(args) -> int:
     data_dir = str(absolute(given)) if given else None
     if args.action == "update":
         return update(args.preset, data_dir, args.timeout)
-    return check(args.preset, data_dir, args.timeout, fail_on_latency=args.fail_on_latency)
+    return check(args.preset, data_dir, args.timeout, fail_on_latency=args.fail_on_latency,
+                 confirm_latency=not args.no_ab)
