@@ -151,11 +151,15 @@ class Cell:
         """The config that keys hash. `inputs` only when there are some, `precision` only when not
         fp32: a cell that reads no local file (hub data, an architecture-only model) or computes in
         fp32 keeps the key it had before the field."""
+        from bench.modeling.regression_head import recipe
+
         data = self.to_dict()
         if not data["inputs"]:
             del data["inputs"]
         if data["precision"] == "fp32":
             del data["precision"]
+        if recipe(self.task):  # regression cells since their heads start at the label mean
+            data["recipe"] = recipe(self.task)
         return data
 
     def identity(self) -> str:

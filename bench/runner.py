@@ -19,6 +19,7 @@ from typing import Any
 from bench.cell import SCHEMA_VERSION, Cell
 from bench.errors import INTERRUPTED
 from bench.inference import Evaluation, Measurements, evaluate, load_examples, measure
+from bench.modeling.regression_head import start_at_label_mean
 from bench.precision import autocast
 from bench.progress import report, training_steps
 from bench.progress import start as start_progress
@@ -107,6 +108,7 @@ def prepare(cell: Cell, data_dir: str | None, workdir: str | None) -> Prepared:
     model = load_model(source, task, tokenizer=ctx.tokenizer)
     if not cell.arch_only:
         ctx.train_features = training_features(task, model, ctx.tokenizer, ctx.train_examples, cell.budget.max_seq_len)
+        start_at_label_mean(model, task, ctx.train_features)  # before any method wraps the head
     base_total = TorchArtifact(model).parameters().total
     model.to(cell.device)
     return Prepared(task, source, model, base_total, ctx, deterministic)

@@ -95,6 +95,9 @@ def fine_tuned_teacher(ref: TeacherRef, ctx):
     stats = load_trained(teacher, key)
     trained_here = stats is None
     if trained_here:
+        from bench.modeling.regression_head import start_at_label_mean
+
+        start_at_label_mean(teacher, ctx.task, ctx.train_features)  # as the runner starts a full-ft cell
         teacher_cell = ref.cell(ctx.cell)
         options = METHODS.get(TEACHER_METHOD).meta.options(**teacher_cell.chain[0].options_dict())
         stats = train(teacher, ctx.tokenizer, ctx.train_features, budget=teacher_cell.budget, options=options,
