@@ -91,15 +91,12 @@ def _confirmed_by_ab(result, baseline: Path, say) -> bool:
     if why:
         say(f"latency: not confirmed, {why}; the slowdown stays a warning")
         return False
-    text, failed = render(results, *_sides(results))
+    from bench.comparison.ab import DEFAULT_THRESHOLD, Side
+
+    text, failed = render(results, Side("BASE", sys.executable, "the baseline's revision"),
+                          Side("NEW", sys.executable, "this checkout"), DEFAULT_THRESHOLD)
     say(text)
     return failed
-
-
-def _sides(results):
-    from bench.comparison.ab import Side
-
-    return Side("BASE", sys.executable, "the baseline's revision"), Side("NEW", sys.executable, "this checkout")
 
 
 def update(preset: str, data_dir: str | None, timeout: float | None = None, say=print) -> int:

@@ -70,3 +70,16 @@ def test_the_same_code_at_the_baselines_revision_is_not_a_regression(tiny_model_
     assert why is None and len(results) == 1 and results[0].shape == "b1_s32"
     assert not results[0].regression and results[0].samples == 40 * 5
     assert not list(Path(CHECKOUT).glob("bench-ab-base-*"))
+
+
+@pytest.mark.skipif(head() is None, reason="not a git checkout: the baseline's revision cannot be built")
+def test_the_gate_prints_bench_abs_verdict_on_a_warned_slowdown(tiny_model_dir, tmp_path):
+    cell = arch_cell(tiny_model_dir)
+    record = at_revision(dict(make_record(), config=cell.to_dict(), chain_label=cell.chain_label), head())
+    baseline = write_records(tmp_path / "base", [record])
+    result = Comparison(differences=[Difference(label(Record.of(record)), "latency.b1_s32.p50", 1.0, 1.3, "x1.3",
+                                                False, WARNING)], matched=1)
+    said = []
+    assert _confirmed_by_ab(result, baseline, said.append) is False  # the same code: not confirmed
+    lines = said[-1].splitlines()
+    assert lines[0].startswith("BASE:") and lines[-1].startswith("ok: 0 regression(s) over 1 timing(s)")

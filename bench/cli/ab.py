@@ -7,6 +7,8 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    from bench.comparison.ab import DEFAULT_THRESHOLD
+
     p = sub.add_parser("ab", help="time a spec's cells under two environments or revisions, interleaved in one "
                                   "run; exit 1 on a significant slowdown")
     p.add_argument("--spec", help="the cells (architecture-only: random weights, the chain applied)")
@@ -22,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--copies", type=int, default=2, help="builds of each side's model the rounds rotate over "
                                                          "(default 2; where weights land moves speed by a few %%)")
     # Interleaving removes the drift between runs that bench compare's 1.10 must allow for.
-    p.add_argument("--threshold", type=float, default=1.05, help="ratio the whole interval must exceed (default 1.05)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"ratio the whole interval must exceed (default {DEFAULT_THRESHOLD})")
     p.set_defaults(func=cmd_ab)
 
 
