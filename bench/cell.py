@@ -158,8 +158,8 @@ class Cell:
             del data["inputs"]
         if data["precision"] == "fp32":
             del data["precision"]
-        if recipe(self.task):  # regression cells since their heads start at the label mean
-            data["recipe"] = recipe(self.task)
+        if tag := recipe(self.task):  # regression cells since their heads start at the label mean
+            data["recipe"] = tag
         return data
 
     def identity(self) -> str:

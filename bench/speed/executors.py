@@ -55,11 +55,12 @@ def run_once(executor: str, spec: Path, root: Path, env: dict) -> dict:
     run_dir = root / f"{executor.replace(' ', '')}-{time.monotonic_ns()}"
     records, env = run_dir / "records", dict(env, BENCH_CACHE=str(run_dir / "cache"))
     run_dir.mkdir()
-    logs = [run_dir / f"stderr-{i}.log" for i in range(len(_commands(executor, spec, records)))]
+    commands = _commands(executor, spec, records)
+    logs = [run_dir / f"stderr-{i}.log" for i in range(len(commands))]
     processes = []
     try:
         start = time.perf_counter()
-        for command, log in zip(_commands(executor, spec, records), logs, strict=True):
+        for command, log in zip(commands, logs, strict=True):
             with open(log, "w") as handle:  # a file, not a pipe: a chatty process must not block on it
                 processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=handle))
         for process in processes:
