@@ -161,7 +161,8 @@ def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, wo
         ort_threads = (getattr(artifact, "info", None) or {}).get("intra_op_num_threads")
         runtime = getattr(artifact, "runtime", "torch")
         # "matmul_peaks", not the older single torch "matmul_peak": tables tell the two apart.
-        machine = {"matmul_peaks": matmul_peaks(runtime, cell.device, ort_threads)}
+        arithmetic = getattr(artifact, "arithmetic", "fp32")  # int8 ORT cells: MLAS's int8 peak too
+        machine = {"matmul_peaks": matmul_peaks(runtime, cell.device, ort_threads, arithmetic)}
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:

@@ -141,7 +141,7 @@ def _quantise(model, options, ctx, stage: str, quantise) -> object:
         prepared.unlink()  # an intermediate: only the quantised graph is the artifact
     disabled = UNFUSED if options.prepare == "fuse" else ()
     artifact = OrtArtifact(target, fp32.vocab_size, device=ctx.device, model_meta=fp32.model_meta,
-                           disabled_optimizers=disabled)
+                           disabled_optimizers=disabled, arithmetic="int8")
     ctx.records[stage] = dict(
         dataclasses.asdict(options),
         fp32_onnx_bytes=fp32.path.stat().st_size,

@@ -18,13 +18,13 @@ needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None o
                                reason="onnxruntime and onnx are needed for the MLAS peak")
 
 
-def check_trials(result: peak.MatmulPeak, runtime: str) -> None:
-    assert result.runtime == runtime and result.size == 64 and result.dtype == "float32"
+def check_trials(result: peak.MatmulPeak, runtime: str, dtype: str = "float32", unit: str = "GFLOP/s") -> None:
+    assert result.runtime == runtime and result.size == 64 and result.dtype == dtype
     assert len(result.trials_gflops) == 3 and result.calls_per_trial == 2
     assert result.gflops == max(result.trials_gflops) > 0
     worst = min(result.trials_gflops)
     assert result.spread == pytest.approx((result.gflops - worst) / result.gflops) and 0 <= result.spread < 1
-    assert result.to_dict()["unit"] == "GFLOP/s"
+    assert result.to_dict()["unit"] == unit
 
 
 def test_torch_peak_is_the_best_of_its_trials_with_their_spread():
@@ -48,9 +48,29 @@ def test_ort_peak_runs_a_one_node_matmul_with_the_cells_threads():
     np.testing.assert_allclose(y, a @ b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("runtime, expected", [("torch", {"torch"}), ("torch.compile", {"torch"}),
-                                               ("onnxruntime", {"torch", "onnxruntime"})])
-def test_a_cell_records_its_runtimes_peak_beside_torchs(runtime, expected, monkeypatch):
+@needs_ort
+def test_ort_int8_peak_runs_a_one_node_u8s8_matmul_counting_two_ops_per_multiply_add():
+    import numpy as np
+    import onnxruntime as ort
+
+    result = peak.ort_int8_matmul_peak("cpu", threads=1, **SMALL)
+    check_trials(result, "onnxruntime-int8", dtype="int8", unit="GOP/s")
+    assert result.threads == 1 and result.providers == ["CPUExecutionProvider"]
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    b = rng.integers(-128, 128, (8, 8), dtype=np.int8)
+    session = ort.InferenceSession(peak._matmul_graph(b, "MatMulInteger"), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"A": a})
+    np.testing.assert_array_equal(y, a.astype(np.int32) @ b.astype(np.int32))
+
+
+@pytest.mark.parametrize("runtime, arithmetic, expected", [
+    ("torch", "fp32", {"torch"}), ("torch.compile", "fp32", {"torch"}),
+    ("onnxruntime", "fp32", {"torch", "onnxruntime"}),
+    ("onnxruntime", "int8", {"torch", "onnxruntime", "onnxruntime-int8"}),
+    ("torch", "int8", {"torch"}),  # torch's int8 kernels: no peak of theirs is measured
+])
+def test_a_cell_records_its_runtimes_peak_beside_torchs(runtime, arithmetic, expected, monkeypatch):
     calls = {}
 
     def fake(name):
@@ -61,10 +81,11 @@ def test_a_cell_records_its_runtimes_peak_beside_torchs(runtime, expected, monke
 
     monkeypatch.setattr(peak, "torch_matmul_peak", fake("torch"))
     monkeypatch.setattr(peak, "ort_matmul_peak", fake("onnxruntime"))
-    peaks = peak.matmul_peaks(runtime, "cpu", ort_threads=3)
+    monkeypatch.setattr(peak, "ort_int8_matmul_peak", fake("onnxruntime-int8"))
+    peaks = peak.matmul_peaks(runtime, "cpu", ort_threads=3, arithmetic=arithmetic)
     assert set(peaks) == expected and all(peaks[name]["runtime"] == name for name in expected)
-    if "onnxruntime" in expected:
-        assert calls["onnxruntime"] == 3  # the ORT session's own intra-op threads
+    for name in expected - {"torch"}:
+        assert calls[name] == 3  # the ORT session's own intra-op threads
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -95,12 +116,16 @@ def table():
             "methods": ["full-ft", "full-ft -> onnx", "full-ft -> ort-int8-dynamic"]}
     cells = {cell.chain_label: cell for cell in expand(spec)}
     (old_cell,) = expand(dict(spec, tasks=["glue-mrpc"], methods=["full-ft"]))
+    (int8_cell,) = expand(dict(spec, tasks=["glue-rte"], methods=["full-ft -> ort-int8-dynamic"]))
     records = [
         # 2e9 FLOPs in 20 ms = 100 GFLOP/s; 32 x 2e9 in 400 ms = 160 GFLOP/s: 50% and 80% of 200.
         record(cells["full-ft"], 20.0, 400.0, "torch", peaks(torch=200.0)),
         # 200 GFLOP/s at both batches, against MLAS's 250 (80%), not torch's 200.
         record(cells["full-ft -> onnx"], 10.0, 320.0, "onnxruntime", peaks(torch=200.0, onnxruntime=250.0)),
+        # Written before int8 peaks: no share of the fp32 peak is shown for it.
         record(cells["full-ft -> ort-int8-dynamic"], 5.0, 160.0, "onnxruntime", peaks(torch=200.0, onnxruntime=250.0)),
+        # 400 G ops/s at both batches against MLAS's int8 peak of 800: 50%.
+        record(int8_cell, 5.0, 160.0, "onnxruntime", peaks(torch=200.0, onnxruntime=250.0, **{"onnxruntime-int8": 800.0})),
         # Written before per-runtime peaks: one run of torch's matmul, p50.
         record(old_cell, 20.0, 400.0, "torch", {"matmul_peak": {"gflops_p50": 320.0, "gflops_best": 350.0}}),
     ]
@@ -128,6 +153,12 @@ def test_quantised_rows_show_their_rate_but_no_share_of_the_fp32_peak(table):
     assert int8["% of peak b1"] == int8["% of peak b32"] == "-"
 
 
+def test_an_ort_int8_row_with_its_int8_peak_shows_its_share_of_that_peak(table):
+    int8 = rows_of(table)[("glue-rte", "ort-int8-dynamic")]
+    assert (int8["matmul peak GFLOP/s"], int8["peak of"]) == ("800.0", "MLAS int8")
+    assert (int8["% of peak b1"], int8["% of peak b32"]) == ("50%", "50%")
+
+
 def test_older_records_render_with_their_one_run_torch_peak_so_labelled(table):
     old = rows_of(table)[("glue-mrpc", "fp32 eager")]
     assert (old["matmul peak GFLOP/s"], old["peak of"], old["peak spread"]) == ("320.0", peak_old(), "-")
@@ -150,17 +181,22 @@ def peak_old() -> str:
 # --- through a cell -----------------------------------------------------------------------------
 
 @needs_ort
-def test_an_onnx_cell_records_both_peaks_with_its_session_threads(fast_spec, tiny_glue_dir, monkeypatch):
+@pytest.mark.parametrize("method, expected", [
+    ("full-ft -> onnx", {"torch", "onnxruntime"}),
+    ("full-ft -> ort-int8-dynamic", {"torch", "onnxruntime", "onnxruntime-int8"}),
+])
+def test_an_onnx_cell_records_its_peaks_with_its_session_threads(method, expected, fast_spec, tiny_glue_dir,
+                                                                 monkeypatch):
     from bench.runner import run_cell
 
     monkeypatch.setattr(peak, "SIZE", 64)  # the cell's peaks in milliseconds
-    spec = fast_spec(tasks=["glue-sst2"], methods=["full-ft -> onnx"])
+    spec = fast_spec(tasks=["glue-sst2"], methods=[method])
     spec["measure"]["matmul_peak"] = True
     (cell,) = expand(spec)
     result = run_cell(cell, data_dir=str(tiny_glue_dir))
     assert result["status"] == "success", result["error"]
     peaks_recorded = result["machine"]["matmul_peaks"]
-    assert set(peaks_recorded) == {"torch", "onnxruntime"}
+    assert set(peaks_recorded) == expected
     threads = result["model_meta"]["runtime_info"]["intra_op_num_threads"]
     assert peaks_recorded["onnxruntime"]["threads"] == threads
     assert all(p["size"] == 64 and len(p["trials_gflops"]) == peak.TRIALS for p in peaks_recorded.values())

@@ -1,11 +1,12 @@
-"""The fp32 matmul ceiling of the runtime that served a cell, measured beside it (roofline).
+"""The matmul ceiling of the runtime that served a cell, measured beside it (roofline).
 
 Achieved GFLOP/s means little without the ceiling of the GEMM that did the work, on the
 same machine, at the same moment: peaks of one kind of machine differed 2.5x between
 hosts, and one timed run per cell varied from 137 to 245 GFLOP/s within one table on a
 shared 2-core machine. So a peak is the best of several short trials (neighbours only
 ever slow a trial down), recorded with every trial and their spread; and each runtime
-has its own: torch's GEMM (MKL / oneDNN) for torch cells, MLAS for ONNX Runtime cells.
+has its own: torch's GEMM (MKL / oneDNN) for torch cells, MLAS for ONNX Runtime cells, and
+MLAS's int8 GEMM for ONNX Runtime's int8 cells (their ceiling is that kernel, not fp32's).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ CALLS_PER_TRIAL = 3  # ~0.1 s a call on 2 cores: a trial ~0.3 s, a peak ~2 s wit
 WARMUP = 2  # thread pools and, for ONNX Runtime, the packed weight are ready after one call
 ORT_OPSET = 17  # the opset bench exports with (methods/onnx_export.py)
 ORT_IR_VERSION = 8  # the oldest IR opset 17 allows: any installed ONNX Runtime loads it
+INT8_PEAK = "onnxruntime-int8"  # the key of MLAS's int8 GEMM peak in a record's matmul_peaks
 
 
 @dataclass(frozen=True)
 class MatmulPeak(Result):
-    runtime: str  # whose GEMM: "torch" or "onnxruntime" (MLAS on CPU)
-    gflops: float  # the best trial: the ceiling cells are read against
+    runtime: str  # whose GEMM: "torch", "onnxruntime" (MLAS on CPU) or "onnxruntime-int8"
+    gflops: float  # the best trial: the ceiling cells are read against (int8: G integer ops/s)
     trials_gflops: list[float]  # each trial's calls x FLOPs over its wall time, in run order
     spread: float  # (best - worst) / best over the trials: how much the machine moved
     size: int
@@ -46,12 +48,16 @@ def peak_runtime(runtime: str | None) -> str:
     return "onnxruntime" if runtime == "onnxruntime" else "torch"
 
 
-def matmul_peaks(runtime: str | None, device: str = "cpu", ort_threads: int | None = None) -> dict:
+def matmul_peaks(runtime: str | None, device: str = "cpu", ort_threads: int | None = None,
+                 arithmetic: str = "fp32") -> dict:
     """{runtime: peak} for torch and, when it is another, the runtime that served the cell
-    (torch's beside MLAS shows how far apart the two GEMMs are on this machine)."""
+    (torch's beside MLAS shows how far apart the two GEMMs are on this machine); an ONNX
+    Runtime int8 cell also gets MLAS's int8 peak, under "onnxruntime-int8"."""
     peaks = {"torch": torch_matmul_peak(device)}
     if peak_runtime(runtime) == "onnxruntime":
         peaks["onnxruntime"] = ort_matmul_peak(device, threads=ort_threads)
+        if arithmetic == "int8":
+            peaks[INT8_PEAK] = ort_int8_matmul_peak(device, threads=ort_threads)
     return {name: peak.to_dict() for name, peak in peaks.items()}
 
 
@@ -95,20 +101,47 @@ def ort_matmul_peak(device: str = "cpu", threads: int | None = None, size: int |
     return _peak("onnxruntime", rates, size, options.intra_op_num_threads, calls, device, session.get_providers())
 
 
+def ort_int8_matmul_peak(device: str = "cpu", threads: int | None = None, size: int | None = None,
+                         trials: int | None = None, calls: int | None = None) -> MatmulPeak:
+    """MLAS's int8 GEMM: a one-node MatMulInteger, uint8 activations by int8 weights (U8S8, the
+    VNNI/AMX kernel ORT's dynamic and static int8 graphs run), set up like the fp32 peak.
+
+    Its rate counts 2 integer ops per multiply-add, as the cells' FLOPs count 2 per fp32 one,
+    so achieved over peak reads the same way for int8 rows. The kernel alone, without the
+    per-call quantisation of activations that dynamic cells also pay: the ceiling, not a model.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from bench.runtime.ort_artifact import providers_for, session_options
+
+    size, trials, calls = _settings(size, trials, calls)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    b = rng.integers(-128, 128, (size, size), dtype=np.int8)
+    options = session_options(threads)
+    session = ort.InferenceSession(_matmul_graph(b, "MatMulInteger"), options, providers=providers_for(device))
+    rates = _trials(lambda: session.run(None, {"A": a}), 2 * size**3, trials, calls, sync=lambda: None)
+    return _peak(INT8_PEAK, rates, size, options.intra_op_num_threads, calls, device, session.get_providers(),
+                 dtype="int8", unit="GOP/s")
+
+
 def _settings(size, trials, calls) -> tuple[int, int, int]:
     """The module's defaults, read at call time (tests shrink SIZE for a whole cell)."""
     return size or SIZE, trials or TRIALS, calls or CALLS_PER_TRIAL
 
 
-def _matmul_graph(b) -> bytes:
-    """Y = A @ B with B constant, serialised in memory (no file is written)."""
+def _matmul_graph(b, op: str = "MatMul") -> bytes:
+    """Y = A @ B with B constant, serialised in memory (no file is written). MatMul: fp32 A and
+    B; MatMulInteger: uint8 A, int8 B, int32 Y (zero points 0)."""
     from onnx import TensorProto, helper, numpy_helper
 
     size = b.shape[0]
+    a_type, y_type = (TensorProto.UINT8, TensorProto.INT32) if op == "MatMulInteger" else (TensorProto.FLOAT,) * 2
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["A", "B"], ["Y"])], "matmul_peak",
-        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [size, size])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [size, size])],
+        [helper.make_node(op, ["A", "B"], ["Y"])], "matmul_peak",
+        [helper.make_tensor_value_info("A", a_type, [size, size])],
+        [helper.make_tensor_value_info("Y", y_type, [size, size])],
         initializer=[numpy_helper.from_array(b, "B")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ORT_OPSET)], ir_version=ORT_IR_VERSION)
@@ -130,8 +163,9 @@ def _trials(call: Callable, flops_per_call: int, trials: int, calls: int, sync: 
     return rates
 
 
-def _peak(runtime, rates, size, threads, calls, device, providers=None) -> MatmulPeak:
+def _peak(runtime, rates, size, threads, calls, device, providers=None, dtype="float32",
+          unit="GFLOP/s") -> MatmulPeak:
     best = max(rates)
     return MatmulPeak(runtime=runtime, gflops=best, trials_gflops=rates, spread=(best - min(rates)) / best,
-                      size=size, dtype="float32", threads=int(threads), calls_per_trial=calls, device=str(device),
-                      providers=list(providers) if providers else None)
+                      size=size, dtype=dtype, threads=int(threads), calls_per_trial=calls, device=str(device),
+                      providers=list(providers) if providers else None, unit=unit)

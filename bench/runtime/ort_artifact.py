@@ -70,13 +70,15 @@ class OrtArtifact:
     runtime = "onnxruntime"
 
     def __init__(self, path, vocab_size: int, device: str = "cpu", threads: int | None = None,
-                 model_meta: dict | None = None, disabled_optimizers: tuple[str, ...] = ()):
+                 model_meta: dict | None = None, disabled_optimizers: tuple[str, ...] = (),
+                 arithmetic: str = "fp32"):
         import onnx
         import onnxruntime as ort
 
         self.path = Path(path)
         self.vocab_size = int(vocab_size)
         self.model_meta = dict(model_meta or {})  # e.g. attention heads and hidden size, for fusion
+        self.arithmetic = arithmetic  # the GEMMs' number format: "int8" after quantisation (roofline)
         options = session_options(threads)
         providers = providers_for(device)
         self.disabled_optimizers = tuple(disabled_optimizers)  # session fusions a stage found slower

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench.measure.peak import CALLS_PER_TRIAL, SIZE, TRIALS, peak_runtime
+from bench.measure.peak import CALLS_PER_TRIAL, INT8_PEAK, SIZE, TRIALS, peak_runtime
 from bench.registry import TABLES
 from bench.report import Num, Table, describe_budget, describe_hardware, fmt, mean_std, successful
 
 # The tutorial's MiniLM-L6 figures at batch 1, sequence 128, on its CPU (REPRODUCTION.md).
 PUBLISHED_P50_B1_MS = {"fp32 eager": 21, "int8-dynamic": 8, "onnx": 11, "ort-int8-dynamic": 6, "ort-int8-static": 6}
 FP32 = "fp32 eager"
-PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS"}  # whose GEMM a peak measured
+PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS", INT8_PEAK: "MLAS int8"}  # whose GEMM a peak measured
 OLD_PEAK = "torch (one run, p50)"  # records written before peaks were per runtime and best-of-trials
 DEPLOY_FAMILIES = {"inference-format"}  # stages that serve the same fp32 model another way (ONNX)
 ROOFLINE_GOAL = 0.70  # issue 16: the fastest fp32 deploy path at batch 32 reaches 70% of its peak
@@ -79,12 +79,22 @@ def _achieved_gflops(record, batch_size: int) -> float | None:
     return per_sequence * batch_size / (stats["p50"] / 1e3) / 1e9
 
 
+def _peak_key(record, peaks: dict) -> str:
+    """Which recorded peak holds the cell: MLAS's int8 GEMM for an ONNX Runtime int8 cell that
+    recorded it, else its runtime's fp32 GEMM."""
+    runtime = peak_runtime(record.runtime)
+    if runtime == "onnxruntime" and "quantization" in _families(record) and INT8_PEAK in peaks:
+        return INT8_PEAK
+    return runtime
+
+
 def _peak(record) -> tuple[float | None, str, float | None]:
     """(GFLOP/s, whose, spread) of the peak that holds this cell: its runtime's best-of-trials
     peak; older records hold only torch's one-run p50 under `matmul_peak`."""
     machine = record.section("machine")
-    runtime = peak_runtime(record.runtime)
-    peak = (machine.get("matmul_peaks") or {}).get(runtime)
+    peaks = machine.get("matmul_peaks") or {}
+    runtime = _peak_key(record, peaks)
+    peak = peaks.get(runtime)
     if peak:
         return peak["gflops"], PEAK_NAMES[runtime], peak["spread"]
     old = machine.get("matmul_peak")
@@ -102,7 +112,9 @@ def _roofline(record) -> dict:
     row.update({"matmul peak GFLOP/s": fmt(peak, ".1f"), "peak of": whose,
                 "peak spread": fmt(spread and spread * 100, ".1f", "%")})
     for batch_size, value in achieved.items():
-        share = value / peak * 100 if value and peak and _fp32_arithmetic(record) else None
+        # A share only against the ceiling of the cell's own arithmetic: fp32, or MLAS int8.
+        same_arithmetic = _fp32_arithmetic(record) or whose == PEAK_NAMES[INT8_PEAK]
+        share = value / peak * 100 if value and peak and same_arithmetic else None
         row[f"% of peak b{batch_size}"] = fmt(share, ".0f", "%")
     return row
 
@@ -167,10 +179,12 @@ def post_training(records, arch_only: bool = False) -> Table:
              f"matmul ({SIZE}^3) run in the cell's process after its timings, by the runtime that served the cell "
              "(torch: torch.mm, for torch.compile too; MLAS: a one-node ONNX Runtime MatMul with the cells' "
              f"session options and threads), the best of {TRIALS} trials of {CALLS_PER_TRIAL} calls (each trial "
-             "in the record); spread: (best - worst) / best over the trials. % of peak: achieved over that peak, "
-             "shown for fp32 "
-             "arithmetic only (int8, bf16 and fp16 kernels have other ceilings). Published p50: the tutorial's "
-             "MiniLM-L6 figures on its CPU.",
+             "in the record); spread: (best - worst) / best over the trials. For ONNX Runtime int8 rows the peak "
+             "is MLAS's int8 GEMM (a one-node MatMulInteger, uint8 x int8, same size, trials and threads; "
+             "G integer ops/s, 2 per multiply-add, as FLOPs count 2 per fp32 one). % of peak: achieved over the "
+             "peak of the cell's own arithmetic, shown for fp32 and ONNX Runtime int8 rows (torch int8, bf16 and "
+             "fp16 kernels have other ceilings, not measured). Published p50: the tutorial's MiniLM-L6 figures "
+             "on its CPU.",
              "Metric x100 as mean ± std over seeds (n < 3 shown as such)."]
     if any(row["peak of"] == OLD_PEAK for row in rows):
         notes.append(f"Peak of '{OLD_PEAK}': records written before peaks were per runtime keep the p50 of one "
