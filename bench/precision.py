@@ -10,11 +10,19 @@ slower than fp32 and the comparison would mislead, so it is refused there.
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Literal, get_args
 
-from bench.errors import UsageError
+from bench.errors import UsageError, unknown_name
 
 Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def check_precision(name: str) -> str:
+    """`name` if it is a precision cells can run in, else a UsageError naming the closest one."""
+    if name not in PRECISIONS:
+        raise unknown_name("precision", name, PRECISIONS)
+    return name
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
 
 def cmd_speed(args) -> int:
     from bench.errors import UsageError
-    from bench.precision import require_native
+    from bench.precision import check_precision, require_native
     from bench.registry import TASKS
     from bench.speed.compare_training import STEM, compare, table
     from bench.speed.train_paths import Setup
@@ -64,9 +64,7 @@ def cmd_speed(args) -> int:
     TASKS.get(args.task)  # a misspelt task fails here, with the closest name
     precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
     for precision in precisions:
-        if precision not in ("fp32", "bf16"):
-            raise UsageError(f"--precision: {precision!r} is not one of fp32, bf16")
-        if precision != "fp32":
+        if check_precision(precision) != "fp32":
             require_native(precision, "cpu")
     if args.repeats < 1 or args.train_limit < args.batch_size * 2:
         raise UsageError("--repeats must be >= 1 and --train-limit at least two batches")
