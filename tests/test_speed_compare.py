@@ -35,6 +35,24 @@ def test_ratios_are_against_the_best_fp32_trainer_path():
     assert "| harness (bf16)" in text and "2.00x" in text and "0.97x" in text
 
 
+def test_reduced_precision_runs_record_each_precisions_matmul_peak_and_the_table_reads_it(monkeypatch):
+    from bench.measure import peak
+    from bench.speed import compare_training
+
+    monkeypatch.setattr(peak, "SIZE", 64)
+    peaks = compare_training.matmul_peaks(("fp32", "bf16"), threads=None)
+    assert list(peaks) == ["fp32", "bf16"]
+    assert (peaks["fp32"]["dtype"], peaks["bf16"]["dtype"]) == ("float32", "bfloat16")
+    assert all(p["gflops"] == max(p["trials_gflops"]) > 0 for p in peaks.values())
+    peaks["fp32"]["gflops"], peaks["bf16"]["gflops"] = 100.0, 220.0
+    summary = summarise([a_run("harness", "fp32", 0.28), a_run("harness", "bf16", 0.2)])
+    text = table({"setup": dataclasses.asdict(Setup("glue-sst2", "minilm-l6", None, 2000, 32, 128, 2)), "repeats": 1,
+                  "machine": {}, "summary": summary, "matmul_peaks": peaks})
+    assert "- bf16: 220.0 GFLOP/s (2.20x fp32's 100.0" in text
+    assert "Matmul peak" not in table({"setup": dataclasses.asdict(Setup("glue-sst2", "m", None, 2000, 32, 128, 2)),
+                                       "repeats": 1, "machine": {}, "summary": summary})
+
+
 def test_run_glue_padding_pads_every_example_to_the_maximum_length():
     padded = _pad({"input_ids": [101, 7, 102], "token_type_ids": [0, 0, 0], "attention_mask": [1, 1, 1], "labels": 1},
                   6, pad_id=0)

@@ -62,22 +62,23 @@ def matmul_peaks(runtime: str | None, device: str = "cpu", ort_threads: int | No
 
 
 def torch_matmul_peak(device: str = "cpu", size: int | None = None, trials: int | None = None,
-                      calls: int | None = None) -> MatmulPeak:
-    """The best of `trials` timings of `calls` torch.mm calls on fp32 square matrices."""
+                      calls: int | None = None, dtype: str = "float32") -> MatmulPeak:
+    """The best of `trials` timings of `calls` torch.mm calls on square matrices of `dtype`
+    (float32, or bfloat16: what a bf16 cell's autocast matmuls can reach at most)."""
     import torch
 
     size, trials, calls = _settings(size, trials, calls)
     generator = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
+    a, b = (torch.randn(size, size, generator=generator).to(device, getattr(torch, dtype)) for _ in range(2))
     sync = (lambda: torch.cuda.synchronize(device)) if str(device).startswith("cuda") else (lambda: None)
     device_type = "cuda" if str(device).startswith("cuda") else "cpu"
 
-    def fp32_mm():  # the fp32 ceiling even inside a bf16 cell's autocast
+    def plain_mm():  # in `dtype` even inside a bf16 cell's autocast
         with torch.autocast(device_type, enabled=False):
             return torch.mm(a, b)
 
-    rates = _trials(fp32_mm, 2 * size**3, trials, calls, sync)
-    return _peak("torch", rates, size, torch.get_num_threads(), calls, device)
+    rates = _trials(plain_mm, 2 * size**3, trials, calls, sync)
+    return _peak("torch", rates, size, torch.get_num_threads(), calls, device, dtype=dtype)
 
 
 def ort_matmul_peak(device: str = "cpu", threads: int | None = None, size: int | None = None,

@@ -45,8 +45,24 @@ def compare(setup: Setup, repeats: int, precisions: tuple[str, ...], timeout_s: 
             run = run_once(path, precision, setup, timeout_s)
             say(f"  {run['s_per_step']:.3f} s/step over {run['steps']} steps, loss {run['final_loss']:.4f}")
             runs.append(dict(run, repeat=repeat))
-    return {"setup": asdict(setup), "repeats": repeats, "machine": cpu_info(), "runs": runs,
-            "summary": summarise(runs)}
+    result = {"setup": asdict(setup), "repeats": repeats, "machine": cpu_info(), "runs": runs,
+              "summary": summarise(runs)}
+    if any(p != "fp32" for p in precisions):
+        say("matmul peaks per precision (torch.mm, best of short trials)")
+        result["matmul_peaks"] = matmul_peaks(precisions, setup.threads)
+    return result
+
+
+def matmul_peaks(precisions: tuple[str, ...], threads: int | None) -> dict:
+    """torch's square-matmul peak in fp32 and each reduced precision, with the runs' threads:
+    the most a reduced precision can buy per matmul on this machine (the step buys less, as its
+    other work does not speed up)."""
+    from bench.measure.peak import torch_matmul_peak
+    from bench.measure.threads import set_threads
+
+    set_threads(threads)
+    names = {"fp32": "float32", "bf16": "bfloat16"}
+    return {p: torch_matmul_peak("cpu", dtype=names[p]).to_dict() for p in dict.fromkeys(("fp32", *precisions))}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -90,4 +106,19 @@ def table(result: dict) -> str:
             "the median over repeats. 'vs best fp32 Trainer' < 1 is faster than the better of the two Trainer "
             "settings measured in this same run. loss: the harness's last step's, Trainer's mean over its steps "
             "(what each reports; the batches come in different orders, so the values are not a parity check).\n")
-    return head + body + foot
+    return head + body + foot + _peaks_note(result.get("matmul_peaks"))
+
+
+def _peaks_note(peaks: dict | None) -> str:
+    """One line per reduced precision: its matmul peak against fp32's, measured after the runs."""
+    if not peaks or "fp32" not in peaks:
+        return ""
+    fp32 = peaks["fp32"]["gflops"]
+    lines = [f"- {name}: {peak['gflops']:.1f} GFLOP/s ({peak['gflops'] / fp32:.2f}x fp32's {fp32:.1f}; trials "
+             f"{', '.join(f'{t:.0f}' for t in peak['trials_gflops'])})"
+             for name, peak in peaks.items() if name != "fp32"]
+    size = peaks["fp32"]["size"]
+    return (f"\nMatmul peak per precision (torch.mm on {size}x{size} matrices in this process after the runs, "
+            f"{peaks['fp32']['threads']} threads, the best of {len(peaks['fp32']['trials_gflops'])} short trials): "
+            "the most that precision can speed up a matmul here; a step speeds up less, since its other "
+            "work (optimiser, embedding gradient, dropout, autocast's casts) does not.\n\n" + "\n".join(lines) + "\n")
