@@ -5,8 +5,9 @@ padding, length-grouped batches and gradient accumulation. Methods differ only i
 parameters train and, for distillation, in `compute_loss`.
 
 Speed without changing the numerics: AdamW and the gradient clipping run fused or
-multi-tensor (one kernel over all parameters instead of a Python loop over ~100 tensors), and
-the loop never waits for the device to read the loss back except where it reports it.
+multi-tensor (one kernel over all parameters instead of a Python loop over ~100 tensors), on
+CPU the embedding tables' gradients reuse one buffer instead of a fresh one per step, and the
+loop never waits for the device to read the loss back except where it reports it.
 `precision="bf16"` runs the forward pass and the loss under autocast; weights, gradients and
 optimiser state stay fp32.
 """
@@ -66,6 +67,7 @@ def train(model, tokenizer, features, *, budget, options, seed: int, device: str
 
     from bench.data import collate, length_grouped_batches
     from bench.measure.memory import cuda_peaks, peak_rss_bytes, reset_cuda_peaks
+    from bench.modeling.embedding_grad import persistent_embedding_grads
     from bench.precision import autocast
 
     if not features:
@@ -87,28 +89,30 @@ def train(model, tokenizer, features, *, budget, options, seed: int, device: str
 
     reset_cuda_peaks(device)
     start = time.perf_counter()
-    step, seen, epoch, last_loss = 0, 0, 0, None
-    while step < total_steps:
-        batches = length_grouped_batches(lengths, budget.batch_size, seed=seed + epoch)
-        for i in range(0, len(batches), budget.grad_accum):
-            group = batches[i : i + budget.grad_accum]
-            for indices in group:
-                batch = collate(tokenizer, [features[j] for j in indices], device)
-                with autocast(precision, device):
-                    loss = loss_of(model, batch) / len(group)
-                loss.backward()
-                seen += len(indices)
-            torch.nn.utils.clip_grad_norm_(parameters, options.max_grad_norm, foreach=True)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            last_loss = loss.detach() * len(group)
-            step += 1
-            if on_step is not None:
-                on_step(step, total_steps, last_loss)
-            if step >= total_steps:
-                break
-        epoch += 1
+    # Same numbers, without a fresh embedding-sized gradient per step (bench/modeling/embedding_grad.py).
+    with persistent_embedding_grads(model, budget.grad_accum):
+        step, seen, epoch, last_loss = 0, 0, 0, None
+        while step < total_steps:
+            batches = length_grouped_batches(lengths, budget.batch_size, seed=seed + epoch)
+            for i in range(0, len(batches), budget.grad_accum):
+                group = batches[i : i + budget.grad_accum]
+                for indices in group:
+                    batch = collate(tokenizer, [features[j] for j in indices], device)
+                    with autocast(precision, device):
+                        loss = loss_of(model, batch) / len(group)
+                    loss.backward()
+                    seen += len(indices)
+                torch.nn.utils.clip_grad_norm_(parameters, options.max_grad_norm, foreach=True)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                last_loss = loss.detach() * len(group)
+                step += 1
+                if on_step is not None:
+                    on_step(step, total_steps, last_loss)
+                if step >= total_steps:
+                    break
+            epoch += 1
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
