@@ -73,6 +73,14 @@ def test_the_forward_is_restored_and_the_buffer_released_after_the_block():
     assert all("forward" not in m.__dict__ and "_grad_buffer" not in m.__dict__ for m in modules)
 
 
+def test_the_lookup_takes_its_input_by_name_as_nn_embedding_does():
+    model = tiny_bert()
+    word = model.bert.embeddings.word_embeddings
+    ids = padded_batch(0)["input_ids"]
+    with persistent_embedding_grads(model):
+        assert torch.equal(word(input=ids), torch.nn.functional.embedding(ids, word.weight, word.padding_idx))
+
+
 def test_without_grad_the_lookup_is_torchs_own():
     model = tiny_bert().eval()
     batch = {k: v for k, v in padded_batch(0).items() if k != "labels"}

@@ -51,12 +51,12 @@ def persistent_embedding_grads(model, grad_accum: int = 1):
             module.__dict__.pop("_grad_buffer", None)
 
 
-def _forward_into_buffer(self, ids):
+def _forward_into_buffer(self, input):  # noqa: A002 - nn.Embedding.forward's own parameter name
     import torch
 
     if not torch.is_grad_enabled():
-        return type(self).forward(self, ids)
-    return _lookup_into_buffer().apply(ids, self.weight, self)
+        return type(self).forward(self, input)
+    return _lookup_into_buffer().apply(input, self.weight, self)
 
 
 @functools.cache
