@@ -40,7 +40,7 @@ def test_reduced_precision_runs_record_each_precisions_matmul_peak_and_the_table
     from bench.speed import compare_training
 
     monkeypatch.setattr(peak, "SIZE", 64)
-    peaks = compare_training.matmul_peaks(("fp32", "bf16"), threads=None)
+    peaks = compare_training.precision_peaks(("fp32", "bf16"), threads=None)
     assert list(peaks) == ["fp32", "bf16"]
     assert (peaks["fp32"]["dtype"], peaks["bf16"]["dtype"]) == ("float32", "bfloat16")
     assert all(p["gflops"] == max(p["trials_gflops"]) > 0 for p in peaks.values())

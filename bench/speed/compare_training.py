@@ -49,11 +49,11 @@ def compare(setup: Setup, repeats: int, precisions: tuple[str, ...], timeout_s: 
               "summary": summarise(runs)}
     if any(p != "fp32" for p in precisions):
         say("matmul peaks per precision (torch.mm, best of short trials)")
-        result["matmul_peaks"] = matmul_peaks(precisions, setup.threads)
+        result["matmul_peaks"] = precision_peaks(precisions, setup.threads)
     return result
 
 
-def matmul_peaks(precisions: tuple[str, ...], threads: int | None) -> dict:
+def precision_peaks(precisions: tuple[str, ...], threads: int | None) -> dict:
     """torch's square-matmul peak in fp32 and each reduced precision, with the runs' threads:
     the most a reduced precision can buy per matmul on this machine (the step buys less, as its
     other work does not speed up)."""
