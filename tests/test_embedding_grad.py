@@ -98,6 +98,15 @@ def test_tables_that_could_sum_in_another_order_keep_torchs_backward():
     tied.weight = model.bert.embeddings.word_embeddings.weight  # an output layer sharing the input table
     model.tied_head = tied
     assert eligible_embeddings(model) == []
+
+
+def test_embedding_subclasses_with_a_forward_of_their_own_are_left_alone():
+    class Positions(torch.nn.Embedding):  # as Marian's sinusoidal positions: called with a shape
+        def forward(self, shape):
+            return super().forward(torch.arange(shape[-1]))
+
+    model = torch.nn.ModuleDict({"positions": Positions(16, 4), "words": torch.nn.Embedding(10, 4)})
+    assert eligible_embeddings(model) == [model["words"]]
     with persistent_embedding_grads(tiny_bert(), grad_accum=2) as modules:
         assert modules == []  # a sum over several batches would be rounded in another order
 

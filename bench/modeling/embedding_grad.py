@@ -30,8 +30,11 @@ def eligible_embeddings(model) -> list:
     import torch
 
     uses = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
+    # type(...).forward: subclasses with a forward of their own (Marian's sinusoidal positions take a
+    # shape, not ids) are not lookups this module can stand in for.
     return [module for module in model.modules()
-            if isinstance(module, torch.nn.Embedding) and module.weight.requires_grad
+            if isinstance(module, torch.nn.Embedding) and type(module).forward is torch.nn.Embedding.forward
+            and module.weight.requires_grad
             and module.weight.device.type == "cpu" and uses[id(module.weight)] == 1
             and module.max_norm is None and not module.scale_grad_by_freq and not module.sparse]
 
