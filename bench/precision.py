@@ -24,7 +24,12 @@ def check_precision(name: str) -> str:
         raise unknown_name("precision", name, PRECISIONS)
     return name
 
-_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def dtype_name(precision: str) -> str:
+    """torch's name of the dtype a precision computes its matmuls in ("bf16" -> "bfloat16")."""
+    return _DTYPES[precision]
 
 
 def require_native(dtype_name: str, device: str) -> None:
@@ -49,4 +54,4 @@ def autocast(precision: str, device: str):
     import torch
 
     device_type = "cuda" if str(device).startswith("cuda") else "cpu"
-    return torch.autocast(device_type=device_type, dtype=getattr(torch, _DTYPES[precision]))
+    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype_name(precision)))

@@ -118,8 +118,12 @@ def test_a_training_cell_uses_it_and_keeps_its_numbers(monkeypatch, tmp_path, ti
 
     spec = fast_spec(tasks=["glue-sst2"], methods=["full-ft"])
     (cell,) = expand(spec)
+    kept = []
+    real = embedding_grad.eligible_embeddings
+    monkeypatch.setattr(embedding_grad, "eligible_embeddings", lambda model: kept.extend(real(model)) or real(model))
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "one"))  # each run trains: no cached weights
     with_buffer = run_cell(copy.deepcopy(cell), data_dir=str(tiny_glue_dir))
+    assert len(kept) == 3  # the cell's training used it: word, position and token-type tables
     monkeypatch.setattr(embedding_grad, "eligible_embeddings", lambda model: [])
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "two"))
     without = run_cell(copy.deepcopy(cell), data_dir=str(tiny_glue_dir))

@@ -59,10 +59,10 @@ def precision_peaks(precisions: tuple[str, ...], threads: int | None) -> dict:
     other work does not speed up)."""
     from bench.measure.peak import torch_matmul_peak
     from bench.measure.threads import set_threads
+    from bench.precision import dtype_name
 
     set_threads(threads)
-    names = {"fp32": "float32", "bf16": "bfloat16"}
-    return {p: torch_matmul_peak("cpu", dtype=names[p]).to_dict() for p in dict.fromkeys(("fp32", *precisions))}
+    return {p: torch_matmul_peak("cpu", dtype=dtype_name(p)).to_dict() for p in dict.fromkeys(("fp32", *precisions))}
 
 
 def summarise(runs: list[dict]) -> dict:
