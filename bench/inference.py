@@ -157,12 +157,13 @@ def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, wo
     if cell.measure.matmul_peak:
         from bench.measure.peak import matmul_peaks
 
-        # ORT cells' sessions chose their intra-op threads; the MLAS peak runs with the same.
-        ort_threads = (getattr(artifact, "info", None) or {}).get("intra_op_num_threads")
+        # ORT and OpenVINO cells chose their threads; their runtime's peak runs with the same.
+        info = getattr(artifact, "info", None) or {}
+        runtime_threads = info.get("intra_op_num_threads") or info.get("inference_num_threads")
         runtime = getattr(artifact, "runtime", "torch")
         # "matmul_peaks", not the older single torch "matmul_peak": tables tell the two apart.
-        arithmetic = getattr(artifact, "arithmetic", "fp32")  # int8 ORT cells: MLAS's int8 peak too
-        machine = {"matmul_peaks": matmul_peaks(runtime, cell.device, ort_threads, arithmetic)}
+        arithmetic = getattr(artifact, "arithmetic", "fp32")  # int8 cells: their runtime's int8 peak too
+        machine = {"matmul_peaks": matmul_peaks(runtime, cell.device, runtime_threads, arithmetic)}
     size = None
     if cell.measure.size:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:

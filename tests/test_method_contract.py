@@ -68,6 +68,8 @@ CASES = {
     "onnx": Case("full-ft -> onnx", needs=("onnx", "onnxruntime")),
     "ort-int8-dynamic": Case("full-ft -> ort-int8-dynamic", needs=("onnx", "onnxruntime")),
     "ort-int8-static": Case("full-ft -> ort-int8-static", needs=("onnx", "onnxruntime")),
+    "openvino": Case("full-ft -> openvino", needs=("onnx", "onnxruntime", "openvino")),
+    "ov-int8": Case("full-ft -> ov-int8(calibration_size=8)", needs=("onnx", "onnxruntime", "openvino", "nncf")),
     # Sequence-level KD: a translation task, a student and a teacher trained from scratch.
     "word-kd": Case("word-kd(teacher=marian-4x256,topk=4)", **MT),
     "seq-kd": Case("seq-kd(teacher=marian-4x256,beam=2)", **MT),

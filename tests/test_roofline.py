@@ -68,6 +68,8 @@ def test_ort_int8_peak_runs_a_one_node_u8s8_matmul_counting_two_ops_per_multiply
     ("torch", "fp32", {"torch"}), ("torch.compile", "fp32", {"torch"}),
     ("onnxruntime", "fp32", {"torch", "onnxruntime"}),
     ("onnxruntime", "int8", {"torch", "onnxruntime", "onnxruntime-int8"}),
+    ("openvino", "fp32", {"torch", "openvino"}),
+    ("openvino", "int8", {"torch", "openvino", "openvino-int8"}),
     ("torch", "int8", {"torch"}),  # torch's int8 kernels: no peak of theirs is measured
 ])
 def test_a_cell_records_its_runtimes_peak_beside_torchs(runtime, arithmetic, expected, monkeypatch):
@@ -82,10 +84,12 @@ def test_a_cell_records_its_runtimes_peak_beside_torchs(runtime, arithmetic, exp
     monkeypatch.setattr(peak, "torch_matmul_peak", fake("torch"))
     monkeypatch.setattr(peak, "ort_matmul_peak", fake("onnxruntime"))
     monkeypatch.setattr(peak, "ort_int8_matmul_peak", fake("onnxruntime-int8"))
-    peaks = peak.matmul_peaks(runtime, "cpu", ort_threads=3, arithmetic=arithmetic)
+    monkeypatch.setattr(peak, "ov_matmul_peak", fake("openvino"))
+    monkeypatch.setattr(peak, "ov_int8_matmul_peak", fake("openvino-int8"))
+    peaks = peak.matmul_peaks(runtime, "cpu", runtime_threads=3, arithmetic=arithmetic)
     assert set(peaks) == expected and all(peaks[name]["runtime"] == name for name in expected)
     for name in expected - {"torch"}:
-        assert calls[name] == 3  # the ORT session's own intra-op threads
+        assert calls[name] == 3  # the runtime's own threads (ORT's intra-op, OpenVINO's inference)
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -117,6 +121,7 @@ def table():
     cells = {cell.chain_label: cell for cell in expand(spec)}
     (old_cell,) = expand(dict(spec, tasks=["glue-mrpc"], methods=["full-ft"]))
     (int8_cell,) = expand(dict(spec, tasks=["glue-rte"], methods=["full-ft -> ort-int8-dynamic"]))
+    ov_fp32, ov_int8 = expand(dict(spec, tasks=["glue-qnli"], methods=["full-ft -> openvino", "full-ft -> ov-int8"]))
     records = [
         # 2e9 FLOPs in 20 ms = 100 GFLOP/s; 32 x 2e9 in 400 ms = 160 GFLOP/s: 50% and 80% of 200.
         record(cells["full-ft"], 20.0, 400.0, "torch", peaks(torch=200.0)),
@@ -126,6 +131,10 @@ def table():
         record(cells["full-ft -> ort-int8-dynamic"], 5.0, 160.0, "onnxruntime", peaks(torch=200.0, onnxruntime=250.0)),
         # 400 G ops/s at both batches against MLAS's int8 peak of 800: 50%.
         record(int8_cell, 5.0, 160.0, "onnxruntime", peaks(torch=200.0, onnxruntime=250.0, **{"onnxruntime-int8": 800.0})),
+        # OpenVINO: 250 GFLOP/s at batch 32 against its own fp32 peak of 500 (50%); int8 400 G ops/s
+        # against its int8 peak of 1000 (40%).
+        record(ov_fp32, 10.0, 256.0, "openvino", peaks(torch=200.0, openvino=500.0)),
+        record(ov_int8, 5.0, 160.0, "openvino", peaks(torch=200.0, openvino=500.0, **{"openvino-int8": 1000.0})),
         # Written before per-runtime peaks: one run of torch's matmul, p50.
         record(old_cell, 20.0, 400.0, "torch", {"matmul_peak": {"gflops_p50": 320.0, "gflops_best": 350.0}}),
     ]
@@ -157,6 +166,15 @@ def test_an_ort_int8_row_with_its_int8_peak_shows_its_share_of_that_peak(table):
     int8 = rows_of(table)[("glue-rte", "ort-int8-dynamic")]
     assert (int8["matmul peak GFLOP/s"], int8["peak of"]) == ("800.0", "MLAS int8")
     assert (int8["% of peak b1"], int8["% of peak b32"]) == ("50%", "50%")
+
+
+def test_openvino_rows_are_held_against_openvinos_own_peaks(table):
+    rows = rows_of(table)
+    fp32, int8 = rows[("glue-qnli", "openvino")], rows[("glue-qnli", "ov-int8")]
+    assert (fp32["matmul peak GFLOP/s"], fp32["peak of"], fp32["% of peak b32"]) == ("500.0", "OpenVINO", "50%")
+    assert (int8["matmul peak GFLOP/s"], int8["peak of"], int8["% of peak b1"]) == ("1000.0", "OpenVINO int8", "40%")
+    (note,) = [note for note in table.notes if note.startswith("glue-qnli:")]
+    assert "is openvino (256.0 ms, 250.0 GFLOP/s), 50% of the OpenVINO peak; misses the 70% goal" in note
 
 
 def test_older_records_render_with_their_one_run_torch_peak_so_labelled(table):

@@ -5,8 +5,9 @@ same machine, at the same moment: peaks of one kind of machine differed 2.5x bet
 hosts, and one timed run per cell varied from 137 to 245 GFLOP/s within one table on a
 shared 2-core machine. So a peak is the best of several short trials (neighbours only
 ever slow a trial down), recorded with every trial and their spread; and each runtime
-has its own: torch's GEMM (MKL / oneDNN) for torch cells, MLAS for ONNX Runtime cells, and
-MLAS's int8 GEMM for ONNX Runtime's int8 cells (their ceiling is that kernel, not fp32's).
+has its own: torch's GEMM (MKL / oneDNN) for torch cells, MLAS for ONNX Runtime cells,
+OpenVINO's CPU plugin for OpenVINO cells, and each runtime's int8 GEMM for its int8 cells
+(their ceiling is that kernel, not fp32's).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ CALLS_PER_TRIAL = 3  # ~0.1 s a call on 2 cores: a trial ~0.3 s, a peak ~2 s wit
 WARMUP = 2  # thread pools and, for ONNX Runtime, the packed weight are ready after one call
 ORT_OPSET = 17  # the opset bench exports with (methods/onnx_export.py)
 ORT_IR_VERSION = 8  # the oldest IR opset 17 allows: any installed ONNX Runtime loads it
-INT8_PEAK = "onnxruntime-int8"  # the key of MLAS's int8 GEMM peak in a record's matmul_peaks
+OWN_PEAK_RUNTIMES = ("onnxruntime", "openvino")  # runtimes whose GEMM is not torch's
+INT8_SUFFIX = "-int8"  # a runtime's int8 GEMM peak is kept under "<runtime>-int8"
+INT8_PEAK = "onnxruntime" + INT8_SUFFIX  # MLAS's int8 GEMM
 
 
 @dataclass(frozen=True)
 class MatmulPeak(Result):
-    runtime: str  # whose GEMM: "torch", "onnxruntime" (MLAS on CPU) or "onnxruntime-int8"
+    runtime: str  # whose GEMM: "torch", "onnxruntime" (MLAS on CPU), "openvino", or either's "-int8"
     gflops: float  # the best trial: the ceiling cells are read against (int8: G integer ops/s)
     trials_gflops: list[float]  # each trial's calls x FLOPs over its wall time, in run order
     spread: float  # (best - worst) / best over the trials: how much the machine moved
@@ -45,19 +48,22 @@ def peak_runtime(runtime: str | None) -> str:
     """Whose peak holds a cell served by `runtime`: ONNX Runtime has its own GEMM (MLAS);
     eager and compiled torch both run fp32 matmuls in torch's own libraries (Inductor's frozen
     CPU graphs call aten / oneDNN for them; max-autotune's own GEMM templates are not used here)."""
-    return "onnxruntime" if runtime == "onnxruntime" else "torch"
+    return runtime if runtime in OWN_PEAK_RUNTIMES else "torch"
 
 
-def matmul_peaks(runtime: str | None, device: str = "cpu", ort_threads: int | None = None,
+def matmul_peaks(runtime: str | None, device: str = "cpu", runtime_threads: int | None = None,
                  arithmetic: str = "fp32") -> dict:
     """{runtime: peak} for torch and, when it is another, the runtime that served the cell
-    (torch's beside MLAS shows how far apart the two GEMMs are on this machine); an ONNX
-    Runtime int8 cell also gets MLAS's int8 peak, under "onnxruntime-int8"."""
+    (torch's beside MLAS shows how far apart the two GEMMs are on this machine); an int8 cell
+    of ONNX Runtime or OpenVINO also gets that runtime's int8 peak, under "<runtime>-int8"."""
     peaks = {"torch": torch_matmul_peak(device)}
-    if peak_runtime(runtime) == "onnxruntime":
-        peaks["onnxruntime"] = ort_matmul_peak(device, threads=ort_threads)
+    own = peak_runtime(runtime)
+    if own != "torch":
+        fp32, int8 = {"onnxruntime": (ort_matmul_peak, ort_int8_matmul_peak),
+                      "openvino": (ov_matmul_peak, ov_int8_matmul_peak)}[own]
+        peaks[own] = fp32(device, threads=runtime_threads)
         if arithmetic == "int8":
-            peaks[INT8_PEAK] = ort_int8_matmul_peak(device, threads=ort_threads)
+            peaks[own + INT8_SUFFIX] = int8(device, threads=runtime_threads)
     return {name: peak.to_dict() for name, peak in peaks.items()}
 
 
@@ -125,6 +131,56 @@ def ort_int8_matmul_peak(device: str = "cpu", threads: int | None = None, size: 
     rates = _trials(lambda: session.run(None, {"A": a}), 2 * size**3, trials, calls, sync=lambda: None)
     return _peak(INT8_PEAK, rates, size, options.intra_op_num_threads, calls, device, session.get_providers(),
                  dtype="int8", unit="GOP/s")
+
+
+def ov_matmul_peak(device: str = "cpu", threads: int | None = None, size: int | None = None,
+                   trials: int | None = None, calls: int | None = None) -> MatmulPeak:
+    """The same matmul as a one-node OpenVINO model, B a constant (a weight the plugin packs at
+    compile time), compiled like every OpenVINO cell (bench/runtime/ov_artifact.py)."""
+    return _ov_peak(False, threads, size, trials, calls, device)
+
+
+def ov_int8_matmul_peak(device: str = "cpu", threads: int | None = None, size: int | None = None,
+                        trials: int | None = None, calls: int | None = None) -> MatmulPeak:
+    """OpenVINO's int8 GEMM: A through a uint8 FakeQuantize and B an int8 constant with a
+    per-channel scale, the pattern NNCF's int8 models have, which the CPU plugin compiles into
+    one u8 x s8 matmul. 2 integer ops per multiply-add, as for MLAS's int8 peak."""
+    return _ov_peak(True, threads, size, trials, calls, device)
+
+
+def _ov_peak(int8: bool, threads, size, trials, calls, device) -> MatmulPeak:
+    import openvino as ov
+
+    from bench.runtime.ov_artifact import compile_config
+
+    size, trials, calls = _settings(size, trials, calls)
+    model, feed = ov_matmul_model(size, int8)
+    config = compile_config(threads)
+    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
+    rates = _trials(lambda: request.infer(feed), 2 * size**3, trials, calls, sync=lambda: None)
+    name = "openvino" + (INT8_SUFFIX if int8 else "")
+    return _peak(name, rates, size, config["INFERENCE_NUM_THREADS"], calls, device, dtype="int8" if int8 else "float32",
+                 unit="GOP/s" if int8 else "GFLOP/s")
+
+
+def ov_matmul_model(size: int, int8: bool):
+    """(model, feed): Y = A @ B^T with B constant; int8: A through a uint8 FakeQuantize (the
+    feed holds values in [0, 255]) and B = int8 weight x per-row scale 0.01."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    a = ops.parameter([size, size], np.float32, name="A")
+    if int8:
+        low, high = ops.constant(np.float32(0)), ops.constant(np.float32(255))
+        left = ops.fake_quantize(a, low, high, low, high, 256)
+        weight = ops.constant(rng.integers(-128, 128, (size, size), dtype=np.int8))
+        right = ops.multiply(ops.convert(weight, "f32"), ops.constant(np.full((size, 1), 0.01, np.float32)))
+    else:
+        left, right = a, ops.constant(rng.standard_normal((size, size), dtype=np.float32))
+    model = ov.Model([ops.matmul(left, right, False, True)], [a], "matmul_peak")
+    return model, {"A": rng.uniform(0, 255, (size, size)).astype(np.float32)}
 
 
 def _settings(size, trials, calls) -> tuple[int, int, int]:

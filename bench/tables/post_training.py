@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench.measure.peak import CALLS_PER_TRIAL, INT8_PEAK, SIZE, TRIALS, peak_runtime
+from bench.measure.peak import CALLS_PER_TRIAL, INT8_SUFFIX, SIZE, TRIALS, peak_runtime
 from bench.registry import TABLES
 from bench.report import Num, Table, describe_budget, describe_hardware, fmt, mean_std, successful
 
 # The tutorial's MiniLM-L6 figures at batch 1, sequence 128, on its CPU (REPRODUCTION.md).
 PUBLISHED_P50_B1_MS = {"fp32 eager": 21, "int8-dynamic": 8, "onnx": 11, "ort-int8-dynamic": 6, "ort-int8-static": 6}
 FP32 = "fp32 eager"
-PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS", INT8_PEAK: "MLAS int8"}  # whose GEMM a peak measured
+# Whose GEMM a peak measured.
+PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS", "onnxruntime" + INT8_SUFFIX: "MLAS int8",
+              "openvino": "OpenVINO", "openvino" + INT8_SUFFIX: "OpenVINO int8"}
 OLD_PEAK = "torch (one run, p50)"  # records written before peaks were per runtime and best-of-trials
 DEPLOY_FAMILIES = {"inference-format"}  # stages that serve the same fp32 model another way (ONNX)
 ROOFLINE_GOAL = 0.70  # issue 16: the fastest fp32 deploy path at batch 32 reaches 70% of its peak
@@ -80,11 +82,11 @@ def _achieved_gflops(record, batch_size: int) -> float | None:
 
 
 def _peak_key(record, peaks: dict) -> str:
-    """Which recorded peak holds the cell: MLAS's int8 GEMM for an ONNX Runtime int8 cell that
-    recorded it, else its runtime's fp32 GEMM."""
+    """Which recorded peak holds the cell: its runtime's int8 GEMM for an int8 cell that recorded
+    it (ONNX Runtime's MLAS, OpenVINO), else its runtime's fp32 GEMM."""
     runtime = peak_runtime(record.runtime)
-    if runtime == "onnxruntime" and "quantization" in _families(record) and INT8_PEAK in peaks:
-        return INT8_PEAK
+    if "quantization" in _families(record) and runtime + INT8_SUFFIX in peaks:
+        return runtime + INT8_SUFFIX
     return runtime
 
 
@@ -112,8 +114,8 @@ def _roofline(record) -> dict:
     row.update({"matmul peak GFLOP/s": fmt(peak, ".1f"), "peak of": whose,
                 "peak spread": fmt(spread and spread * 100, ".1f", "%")})
     for batch_size, value in achieved.items():
-        # A share only against the ceiling of the cell's own arithmetic: fp32, or MLAS int8.
-        same_arithmetic = _fp32_arithmetic(record) or whose == PEAK_NAMES[INT8_PEAK]
+        # A share only against the ceiling of the cell's own arithmetic: fp32, or its runtime's int8.
+        same_arithmetic = _fp32_arithmetic(record) or whose.endswith(" int8")
         share = value / peak * 100 if value and peak and same_arithmetic else None
         row[f"% of peak b{batch_size}"] = fmt(share, ".0f", "%")
     return row
@@ -178,13 +180,15 @@ def post_training(records, arch_only: bool = False) -> Table:
              "since every op of the encoder acts on one sequence) over p50 latency. Matmul peak: a square fp32 "
              f"matmul ({SIZE}^3) run in the cell's process after its timings, by the runtime that served the cell "
              "(torch: torch.mm, for torch.compile too; MLAS: a one-node ONNX Runtime MatMul with the cells' "
-             f"session options and threads), the best of {TRIALS} trials of {CALLS_PER_TRIAL} calls (each trial "
-             "in the record); spread: (best - worst) / best over the trials. For ONNX Runtime int8 rows the peak "
-             "is MLAS's int8 GEMM (a one-node MatMulInteger, uint8 x int8, same size, trials and threads; "
+             "session options and threads; OpenVINO: a one-node MatMul compiled with the cells' settings), "
+             f"the best of {TRIALS} trials of {CALLS_PER_TRIAL} calls (each trial "
+             "in the record); spread: (best - worst) / best over the trials. For int8 rows the peak is their "
+             "runtime's int8 GEMM (MLAS: a one-node MatMulInteger, uint8 x int8; OpenVINO: a uint8 FakeQuantize "
+             "into a MatMul with an int8 weight; same size, trials and threads; "
              "G integer ops/s, 2 per multiply-add, as FLOPs count 2 per fp32 one). % of peak: achieved over the "
-             "peak of the cell's own arithmetic, shown for fp32 and ONNX Runtime int8 rows (torch int8, bf16 and "
-             "fp16 kernels have other ceilings, not measured). Published p50: the tutorial's MiniLM-L6 figures "
-             "on its CPU.",
+             "peak of the cell's own arithmetic, shown for fp32 and ONNX Runtime or OpenVINO int8 rows (torch "
+             "int8, bf16 and fp16 kernels have other ceilings, not measured). Published p50: the tutorial's "
+             "MiniLM-L6 figures on its CPU.",
              "Metric x100 as mean ± std over seeds (n < 3 shown as such)."]
     if any(row["peak of"] == OLD_PEAK for row in rows):
         notes.append(f"Peak of '{OLD_PEAK}': records written before peaks were per runtime keep the p50 of one "
