@@ -9,7 +9,7 @@ import os
 import pytest
 
 from bench.speed.compare_training import summarise, table
-from bench.speed.train_paths import Setup, _pad, run_path
+from bench.speed.train_paths import Setup, _pad, load, run_path
 
 pytest.importorskip("torch")
 
@@ -68,6 +68,8 @@ def test_every_path_trains_one_epoch_of_the_same_batches(path, tiny_model_dir, t
     assert run.steps == 4 == len(run.step_ends_s)  # 16 examples, batch 4, one epoch: every path alike
     assert run.step_ends_s == sorted(run.step_ends_s) and run.s_per_step > 0
     assert run.final_loss == run.final_loss  # a number
+    real = sum(len(f["input_ids"]) for f in load(setup)[2])
+    assert real <= run.padded_tokens <= 16 * 32  # every path counts what it fed the model
     if path == "trainer-padded":
         assert run.padded_tokens == 16 * 32
 

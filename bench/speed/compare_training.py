@@ -94,6 +94,7 @@ def table(result: dict) -> str:
     rows = [[name, f"{v['s_per_step']:.3f}", " / ".join(f"{s:.3f}" for s in v["s_per_step_runs"]),
              f"{v['median_step_s']:.3f}", f"{v['vs_best_trainer']:.2f}x" if v["vs_best_trainer"] else "",
              f"{v['speedup_vs_own_fp32']:.2f}x" if v["speedup_vs_own_fp32"] else "",
+             f"{v['padded_tokens']:,}" if v.get("padded_tokens") else "",
              " / ".join(f"{x:.4f}" for x in v["final_loss"])]
             for name, v in result["summary"].items()]
     head = (f"Training step, side by side: {setup['model']} on {setup['task']}, {setup['train_limit']} examples, "
@@ -101,10 +102,11 @@ def table(result: dict) -> str:
             f"{setup['threads'] or 'default'} torch threads; {result['repeats']} alternating repeats, each a fresh "
             f"process. {machine_text(machine)}\n\n")
     body = tabulate(rows, headers=["path (precision)", "s/step (median)", "runs", "median step s",
-                                   "vs best fp32 Trainer", "vs own fp32", "loss"], tablefmt="github")
+                                   "vs best fp32 Trainer", "vs own fp32", "tokens", "loss"], tablefmt="github")
     foot = ("\n\ns/step: time per optimiser step after the first (whose warm-up is excluded on every path alike), "
             "the median over repeats. 'vs best fp32 Trainer' < 1 is faster than the better of the two Trainer "
-            "settings measured in this same run. loss: the harness's last step's, Trainer's mean over its steps "
+            "settings measured in this same run. tokens: what the path fed the model in the epoch, padding "
+            "included (the same examples on every path; the first repeat's). loss: the harness's last step's, Trainer's mean over its steps "
             "(what each reports; the batches come in different orders, so the values are not a parity check).\n")
     return head + body + foot + _peaks_note(result.get("matmul_peaks"))
 

@@ -32,7 +32,7 @@ class PathRun:
     s_per_step: float  # after the first step: (last end - first end) / (steps - 1)
     median_step_s: float
     final_loss: float
-    padded_tokens: int | None  # tokens the model saw, padding included (None where the path hides it)
+    padded_tokens: int | None  # tokens the model saw, padding included (None in runs made before Trainer's were counted)
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,12 @@ def _trainer(model, tokenizer, features, setup: Setup, precision: str, grouped: 
         collator = transformers.default_data_collator
     ends: list[float] = []
     losses: list[float] = []
+    tokens = {"padded": 0}
+
+    def counting_collator(batch_rows):  # the tokens each batch feeds the model, padding included
+        batch = collator(batch_rows)
+        tokens["padded"] += int(batch["input_ids"].numel())
+        return batch
 
     class StepClock(transformers.TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -139,14 +145,14 @@ def _trainer(model, tokenizer, features, setup: Setup, precision: str, grouped: 
         save_strategy="no", eval_strategy="no", logging_strategy="steps", logging_steps=10**9, report_to=[],
         dataloader_num_workers=0, disable_tqdm=True)
     trainer = transformers.Trainer(model=model, args=arguments, train_dataset=datasets.Dataset.from_list(rows),
-                                   data_collator=collator, callbacks=[StepClock()])
+                                   data_collator=counting_collator, callbacks=[StepClock()])
     begin = time.perf_counter()
     try:
         result = trainer.train()
     finally:
         shutil.rmtree(output, ignore_errors=True)
-    tokens = sum(len(r["input_ids"]) for r in rows) if not grouped else None
-    return _summary(f"trainer-{'grouped' if grouped else 'padded'}", precision, begin, ends, result.training_loss, tokens)
+    return _summary(f"trainer-{'grouped' if grouped else 'padded'}", precision, begin, ends, result.training_loss,
+                    tokens["padded"])
 
 
 def _pad(feature: dict, length: int, pad_id: int) -> dict:
