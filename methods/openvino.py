@@ -31,8 +31,11 @@ class OvInt8Options:
     fast_bias_correction: bool = option(True, "NNCF's fast bias correction (false: the slower, fuller one)")
 
 
-def _openvino_model(model, ctx):
+def _openvino_model(model, ctx, stage: str):
     """The fp32 ONNX artifact (exported and parity-checked) and the OpenVINO model read from it."""
+    from bench.extras import require_extra
+
+    require_extra("openvino", "openvino", "nncf", what=f"the {stage} stage")
     import openvino as ov
 
     onnx = to_onnx_artifact(model, ctx)
@@ -51,7 +54,7 @@ def _openvino_model(model, ctx):
 def openvino_stage(model, options: OpenVinoOptions, ctx):
     from bench.runtime.ov_artifact import OvArtifact
 
-    onnx, ov_model = _openvino_model(model, ctx)
+    onnx, ov_model = _openvino_model(model, ctx, "openvino")
     artifact = OvArtifact(ov_model, onnx.vocab_size)
     diff = max_abs_diff(onnx.predictor(), artifact, sample_batches(ctx, onnx.vocab_size))
     ctx.records["openvino"] = {"max_abs_diff_vs_onnxruntime": diff, "atol": options.atol, **artifact.info}
@@ -70,13 +73,13 @@ def openvino_stage(model, options: OpenVinoOptions, ctx):
     label="OpenVINO int8 (NNCF)", order=340, makes="reduced",
 )
 def ov_int8(model, options: OvInt8Options, ctx):
-    import nncf
-
     from bench.runtime.ort_artifact import to_numpy_feed
     from bench.runtime.ov_artifact import OvArtifact
     from methods.ort_quant import calibration_batches
 
-    onnx, ov_model = _openvino_model(model, ctx)
+    onnx, ov_model = _openvino_model(model, ctx, "ov-int8")
+    import nncf  # after the check above, which names the extra if it is missing
+
     feeds = [to_numpy_feed(batch, onnx.input_names) for batch in calibration_batches(ctx, options.calibration_size)]
     quantised = nncf.quantize(ov_model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(feeds), fast_bias_correction=options.fast_bias_correction)

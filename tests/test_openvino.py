@@ -62,6 +62,20 @@ def test_openvino_refuses_a_graph_that_computes_something_else(stage_inputs, mon
         run_stage("openvino", model, ctx)
 
 
+@pytest.mark.parametrize("stage", ["openvino", "ov-int8"])
+def test_a_missing_extra_is_named_with_its_pip_command(stage, stage_inputs, monkeypatch):
+    import importlib.util
+
+    from bench.errors import UsageError
+
+    model, ctx = stage_inputs(TASK)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else find_spec(name, *a))
+    with pytest.raises(UsageError, match=rf"the {stage} stage needs nncf, which is not installed: "
+                                         r"pip install 'efficient-nlp-bench\[openvino\]'"):
+        run_stage(stage, model, ctx)
+
+
 def test_ov_int8_cell_runs_end_to_end_with_its_runtimes_peaks(fast_spec, tiny_glue_dir, monkeypatch):
     from bench.measure import peak
     from bench.runner import run_cell
