@@ -33,8 +33,13 @@ class OvInt8Options:
 
 def _openvino_model(model, ctx, stage: str):
     """The fp32 ONNX artifact (exported and parity-checked) and the OpenVINO model read from it."""
+    from bench.errors import UsageError
     from bench.extras import require_extra
 
+    if not str(ctx.device).startswith("cpu"):
+        # OpenVINO's GPU plugin drives Intel GPUs; a CUDA cell would be timed on the CPU under a CUDA label.
+        raise UsageError(f"the {stage} stage serves the model with OpenVINO's CPU plugin, but this cell runs on "
+                         f"{ctx.device}: run it with --device cpu")
     require_extra("openvino", "openvino", "nncf", what=f"the {stage} stage")
     import openvino as ov
 

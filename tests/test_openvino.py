@@ -76,6 +76,18 @@ def test_a_missing_extra_is_named_with_its_pip_command(stage, stage_inputs, monk
         run_stage(stage, model, ctx)
 
 
+@pytest.mark.parametrize("stage", ["openvino", "ov-int8"])
+def test_a_cuda_cell_is_refused_rather_than_timed_on_the_cpu(stage, stage_inputs):
+    import dataclasses
+
+    from bench.errors import UsageError
+
+    model, ctx = stage_inputs(TASK)
+    with pytest.raises(UsageError, match=rf"the {stage} stage serves the model with OpenVINO's CPU plugin, but this "
+                                         r"cell runs on cuda:0: run it with --device cpu"):
+        run_stage(stage, model, dataclasses.replace(ctx, device="cuda:0"))
+
+
 def test_ov_int8_cell_runs_end_to_end_with_its_runtimes_peaks(fast_spec, tiny_glue_dir, monkeypatch):
     from bench.measure import peak
     from bench.runner import run_cell
