@@ -157,9 +157,8 @@ def measure(cell, task, tokenizer, artifact, flops_module, flops_source: str, wo
     if cell.measure.matmul_peak:
         from bench.measure.peak import matmul_peaks
 
-        # ORT and OpenVINO cells chose their threads; their runtime's peak runs with the same.
-        info = getattr(artifact, "info", None) or {}
-        runtime_threads = info.get("intra_op_num_threads") or info.get("inference_num_threads")
+        # ORT and OpenVINO artifacts chose their threads; their runtime's peak runs with the same.
+        runtime_threads = getattr(artifact, "threads", None)
         runtime = getattr(artifact, "runtime", "torch")
         # "matmul_peaks", not the older single torch "matmul_peak": tables tell the two apart.
         arithmetic = getattr(artifact, "arithmetic", "fp32")  # int8 cells: their runtime's int8 peak too

@@ -105,7 +105,7 @@ def test_ov_int8_cell_runs_end_to_end_with_its_runtimes_peaks(fast_spec, tiny_gl
     assert record["params"]["packed"] > 0  # int8 weight constants counted by element
     section = record["stages"]["ov-int8"]
     assert section["preset"] == "transformer" and section["calibration_size"] >= 1
-    assert section["max_abs_diff_vs_fp32"] >= 0
+    assert section["max_abs_diff_vs_fp32"] > 0  # the served graph really is the quantised one
     peaks = record["machine"]["matmul_peaks"]
     assert set(peaks) == {"torch", "openvino", "openvino-int8"}
     assert peaks["openvino-int8"]["threads"] == record["model_meta"]["runtime_info"]["inference_num_threads"]

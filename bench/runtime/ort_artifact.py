@@ -82,6 +82,7 @@ class OrtArtifact:
         options = session_options(threads)
         providers = providers_for(device)
         self.disabled_optimizers = tuple(disabled_optimizers)  # session fusions a stage found slower
+        self.threads = options.intra_op_num_threads  # the cell's runtime peak is measured with the same
         self.session = ort.InferenceSession(str(self.path), options, providers=providers,
                                             disabled_optimizers=list(self.disabled_optimizers))
         self.input_names = [i.name for i in self.session.get_inputs()]

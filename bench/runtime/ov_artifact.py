@@ -9,11 +9,12 @@ run such ops in bf16 on CPUs with AMX, and an fp32 row must not silently change 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 EIGHT_BIT = ("i8", "u8")
-WEIGHT_TYPES = ("f32", "f16", "bf16", "i32")  # i32: none today, but a quantiser may store biases so
+WEIGHT_TYPES = ("f32", "f16", "bf16")
 
 
 def compile_config(threads: int | None = None) -> dict:
@@ -22,13 +23,6 @@ def compile_config(threads: int | None = None) -> dict:
 
     return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
             "INFERENCE_PRECISION_HINT": "f32"}
-
-
-def _elements(shape) -> int:
-    count = 1
-    for dim in shape:
-        count *= int(dim)
-    return count
 
 
 def _quantisation_constant(constant) -> bool:
@@ -59,6 +53,7 @@ class OvArtifact:
         self.vocab_size = int(vocab_size)
         self.arithmetic = arithmetic  # "int8" after NNCF's quantisation (roofline, tables)
         config = compile_config(threads)
+        self.threads = config["INFERENCE_NUM_THREADS"]  # the cell's runtime peak is measured with the same
         self.compiled = ov.Core().compile_model(model, "CPU", config)
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self.info = {
@@ -100,7 +95,7 @@ class OvArtifact:
         for op in self.model.get_ops():
             if op.get_type_name() != "Constant":
                 continue
-            count = _elements(op.get_output_shape(0))
+            count = math.prod(int(dim) for dim in op.get_output_shape(0))
             kind = op.get_output_element_type(0).get_type_name()
             if count <= 1 or kind not in EIGHT_BIT + WEIGHT_TYPES or _quantisation_constant(op):
                 continue

@@ -18,6 +18,7 @@ FP32 = "fp32 eager"
 # Whose GEMM a peak measured.
 PEAK_NAMES = {"torch": "torch", "onnxruntime": "MLAS", "onnxruntime" + INT8_SUFFIX: "MLAS int8",
               "openvino": "OpenVINO", "openvino" + INT8_SUFFIX: "OpenVINO int8"}
+INT8_PEAK_NAMES = {name for key, name in PEAK_NAMES.items() if key.endswith(INT8_SUFFIX)}
 OLD_PEAK = "torch (one run, p50)"  # records written before peaks were per runtime and best-of-trials
 DEPLOY_FAMILIES = {"inference-format"}  # stages that serve the same fp32 model another way (ONNX)
 ROOFLINE_GOAL = 0.70  # issue 16: the fastest fp32 deploy path at batch 32 reaches 70% of its peak
@@ -115,7 +116,7 @@ def _roofline(record) -> dict:
                 "peak spread": fmt(spread and spread * 100, ".1f", "%")})
     for batch_size, value in achieved.items():
         # A share only against the ceiling of the cell's own arithmetic: fp32, or its runtime's int8.
-        same_arithmetic = _fp32_arithmetic(record) or whose.endswith(" int8")
+        same_arithmetic = _fp32_arithmetic(record) or whose in INT8_PEAK_NAMES
         share = value / peak * 100 if value and peak and same_arithmetic else None
         row[f"% of peak b{batch_size}"] = fmt(share, ".0f", "%")
     return row
